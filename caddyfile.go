@@ -1,0 +1,215 @@
+package polygate
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+
+	"github.com/polygate/polygate/providers"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("ai_gateway", parseCaddyfile)
+	httpcaddyfile.RegisterDirectiveOrder("ai_gateway", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	handler := new(Handler)
+	err := handler.UnmarshalCaddyfile(h.Dispenser)
+	return handler, err
+}
+
+// UnmarshalCaddyfile sets up the gateway from Caddyfile tokens. Syntax:
+//
+//	ai_gateway {
+//		base_path <path>
+//		max_request_body <size>
+//		direct_models on|off
+//		default_provider <name>
+//		provider <name> <type> {
+//			<type-specific options>
+//		}
+//		model <name> {
+//			upstream <provider> <upstream-model> [weight <n>]
+//			price <input-usd-per-million> <output-usd-per-million>
+//			retries <n>
+//			fallback <model>...
+//		}
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	type upstreamRef struct {
+		model, provider string
+		file            string
+		line            int
+	}
+	var refs []upstreamRef
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "base_path":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.BasePath = d.Val()
+			if h.BasePath == "" || h.BasePath[0] != '/' {
+				return d.Errf("base_path %q: must start with /", h.BasePath)
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "max_request_body":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			size, err := humanize.ParseBytes(d.Val())
+			if err != nil || size == 0 {
+				return d.Errf("max_request_body: parsing size %q: expected e.g. 8MiB", d.Val())
+			}
+			h.MaxRequestBody = int64(size)
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "direct_models":
+			if err := providers.ParseBool(d, &h.DirectModels); err != nil {
+				return err
+			}
+		case "default_provider":
+			if !d.Args(&h.DefaultProvider) {
+				return d.ArgErr()
+			}
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "provider":
+			var name, typ string
+			if !d.Args(&name, &typ) {
+				return d.Errf("provider: expected a name and a type, e.g. 'provider openai openai'")
+			}
+			if _, ok := h.ProvidersRaw[name]; ok {
+				return d.Errf("provider %q: defined more than once", name)
+			}
+			id := "http.ai_gateway.providers." + typ
+			if _, err := caddy.GetModule(id); err != nil {
+				return d.Errf("provider %q: unknown provider type %q", name, typ)
+			}
+			unm, err := caddyfile.UnmarshalModule(d, id)
+			if err != nil {
+				return fmt.Errorf("provider %q: %w", name, err)
+			}
+			if h.ProvidersRaw == nil {
+				h.ProvidersRaw = make(map[string]json.RawMessage)
+			}
+			h.ProvidersRaw[name] = caddyconfig.JSONModuleObject(unm, "type", typ, nil)
+		case "model":
+			m, mrefs, err := parseModel(d)
+			if err != nil {
+				return err
+			}
+			for _, existing := range h.Models {
+				if existing.Name == m.Name {
+					return d.Errf("model %q: defined more than once", m.Name)
+				}
+			}
+			h.Models = append(h.Models, m)
+			for _, r := range mrefs {
+				refs = append(refs, upstreamRef{model: m.Name, provider: r.provider, file: r.file, line: r.line})
+			}
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+	}
+	for _, r := range refs {
+		if _, ok := h.ProvidersRaw[r.provider]; !ok {
+			return fmt.Errorf("%s:%d - Error during parsing: model %q: upstream names unknown provider %q", r.file, r.line, r.model, r.provider)
+		}
+	}
+	return h.checkConfig()
+}
+
+type providerRef struct {
+	provider string
+	file     string
+	line     int
+}
+
+// parseModel reads a model block.
+func parseModel(d *caddyfile.Dispenser) (*Model, []providerRef, error) {
+	m := new(Model)
+	if !d.Args(&m.Name) {
+		return nil, nil, d.Errf("model: expected a name")
+	}
+	if d.NextArg() {
+		return nil, nil, d.ArgErr()
+	}
+	var refs []providerRef
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "upstream":
+			var u Upstream
+			if !d.Args(&u.Provider, &u.Model) {
+				return nil, nil, d.Errf("model %q: upstream: expected a provider and a model", m.Name)
+			}
+			if d.NextArg() {
+				if d.Val() != "weight" || !d.NextArg() {
+					return nil, nil, d.Errf("model %q: upstream: expected 'weight <n>' after the model", m.Name)
+				}
+				w, err := strconv.Atoi(d.Val())
+				if err != nil || w < 1 {
+					return nil, nil, d.Errf("model %q: upstream weight %q: expected a positive integer", m.Name, d.Val())
+				}
+				u.Weight = w
+				if d.NextArg() {
+					return nil, nil, d.ArgErr()
+				}
+			}
+			m.Upstreams = append(m.Upstreams, u)
+			refs = append(refs, providerRef{provider: u.Provider, file: d.File(), line: d.Line()})
+		case "price":
+			var in, out string
+			if !d.Args(&in, &out) || d.NextArg() {
+				return nil, nil, d.Errf("model %q: price: expected input and output USD per million tokens", m.Name)
+			}
+			pi, err1 := strconv.ParseFloat(in, 64)
+			po, err2 := strconv.ParseFloat(out, 64)
+			if err1 != nil || err2 != nil || pi < 0 || po < 0 {
+				return nil, nil, d.Errf("model %q: price %s %s: expected two non-negative numbers", m.Name, in, out)
+			}
+			m.Price = &Price{Input: pi, Output: po}
+		case "retries":
+			var s string
+			if !d.Args(&s) || d.NextArg() {
+				return nil, nil, d.ArgErr()
+			}
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 0 {
+				return nil, nil, d.Errf("model %q: retries %q: expected a non-negative integer", m.Name, s)
+			}
+			m.Retries = n
+		case "fallback":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return nil, nil, d.Errf("model %q: fallback: expected one or more model names", m.Name)
+			}
+			m.Fallbacks = append(m.Fallbacks, args...)
+		default:
+			return nil, nil, d.Errf("model %q: unrecognized subdirective '%s'", m.Name, d.Val())
+		}
+	}
+	if len(m.Upstreams) == 0 {
+		return nil, nil, d.Errf("model %q: at least one upstream is required", m.Name)
+	}
+	return m, refs, nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

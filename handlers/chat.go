@@ -1,0 +1,201 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/polygate/polygate/openai"
+	"github.com/polygate/polygate/providers"
+)
+
+// chatRequest is what the gateway reads of a chat completion request; the
+// rest of the body passes through untouched.
+type chatRequest struct {
+	body      []byte
+	model     gjson.Result // its Index is an offset into body
+	stream    bool
+	wantUsage bool // the client asked for the usage chunk
+}
+
+func parseChat(body []byte) (*chatRequest, *openai.Error) {
+	root, oe := parseObject(body)
+	if oe != nil {
+		return nil, oe
+	}
+	req := &chatRequest{body: body}
+	var messages gjson.Result
+	root.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			req.model = v
+		case "messages":
+			messages = v
+		case "stream":
+			req.stream = v.Type == gjson.True
+		case "stream_options":
+			req.wantUsage = v.Get("include_usage").Type == gjson.True
+		}
+		return true
+	})
+	if req.model.Type != gjson.String || req.model.Str == "" {
+		return nil, openai.InvalidRequest("model", "you must provide a model parameter (a string)")
+	}
+	if !messages.IsArray() {
+		return nil, openai.InvalidRequest("messages", "you must provide a messages parameter (an array of messages)")
+	}
+	req.model.Index += trimmedOffset(body)
+	return req, nil
+}
+
+// ServeChat serves POST /chat/completions, streamed or not.
+func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) {
+	c := newCall("chat/completions")
+	defer g.finish(r, c)
+	if r.Method != http.MethodPost {
+		c.Status = http.StatusMethodNotAllowed
+		methodNotAllowed(w, r, http.MethodPost)
+		return
+	}
+	body, oe := g.readBody(r)
+	if oe != nil {
+		c.Status = writeError(w, r, oe)
+		return
+	}
+	req, oe := parseChat(body)
+	if oe != nil {
+		c.Status = writeError(w, r, oe)
+		return
+	}
+	c.Model, c.Stream = req.model.Str, req.stream
+	route := g.Resolve(c.Model)
+	if route == nil {
+		setPlaceholders(r, requestInfo{model: c.Model})
+		c.Status = writeError(w, r, modelNotFound(c.Model))
+		return
+	}
+
+	var first []byte
+	var eof bool
+	resp, err := g.attempt(r.Context(), c, route, req.body, req.model, func(up *providers.Upstream, body []byte) (*providers.Response, error) {
+		resp, err := up.Provider.ChatCompletions(r.Context(), &providers.Request{Body: body, Model: up.Model, Stream: req.stream})
+		if err != nil || !req.stream {
+			return resp, err
+		}
+		// Nothing is sent before the first event arrived, so a failure up
+		// to here can still be retried or fall back.
+		first, err = resp.Stream.Next()
+		if eof = err == io.EOF; eof {
+			err = nil
+		}
+		if err != nil {
+			resp.Stream.Close()
+			return nil, err
+		}
+		return resp, nil
+	})
+	if err != nil {
+		g.fail(w, r, c, err)
+		return
+	}
+	g.succeed(w, r, c, resp.Header)
+	if req.stream {
+		g.serveStream(w, r, c, req, resp.Stream, first, eof)
+		return
+	}
+	writeJSON(w, resp.Body)
+	c.readUsage(gjson.GetBytes(resp.Body, "usage"))
+}
+
+func writeJSON(w http.ResponseWriter, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+var (
+	usageMarker     = []byte(`"usage":{`)
+	emptyChoicesKey = []byte(`"choices":[]`)
+)
+
+// serveStream relays a stream event by event. After writing an event it
+// flushes only when no further complete event is already buffered from the
+// upstream, so no event ever waits for the network and bursts go out in
+// one write.
+func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, req *chatRequest, stream providers.EventStream, data []byte, eof bool) {
+	defer stream.Close()
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Del("Content-Length")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	buf := make([]byte, 0, 1024)
+	for !eof {
+		send := true
+		if bytes.Contains(data, usageMarker) {
+			u := gjson.GetBytes(data, "usage")
+			c.readUsage(u)
+			if !req.wantUsage && (bytes.Contains(data, emptyChoicesKey) || len(gjson.GetBytes(data, "choices").Array()) == 0) {
+				send = false // we asked for it; the client did not
+			}
+		}
+		if send {
+			if c.TTFT == 0 {
+				c.TTFT = time.Since(c.Start)
+			}
+			buf = openai.AppendEvent(buf[:0], data)
+			if _, err := w.Write(buf); err != nil {
+				c.Status = 499
+				return
+			}
+		}
+		if !stream.Buffered() {
+			if err := rc.Flush(); err != nil {
+				c.Status = 499
+				return
+			}
+		}
+		var err error
+		data, err = stream.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if r.Context().Err() != nil || errors.Is(err, context.Canceled) {
+				c.Status = 499
+				return
+			}
+			c.Status = http.StatusBadGateway
+			var pe *providers.Error
+			oe := &openai.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Message: err.Error()}
+			if errors.As(err, &pe) {
+				oe = pe.Err
+				c.Status = oe.Status
+			}
+			_, _ = w.Write(openai.AppendEvent(buf[:0], oe.AppendJSON(nil)))
+			_ = rc.Flush()
+			return
+		}
+	}
+	_, _ = w.Write(openai.DoneEvent)
+	_ = rc.Flush()
+}
+
+// finish completes the call record and hands it on.
+func (g *Gateway) finish(r *http.Request, c *Call) {
+	c.Duration = time.Since(c.Start)
+	logFields(r, c)
+	if g.Done != nil {
+		g.Done(r, c)
+	}
+}

@@ -1,0 +1,58 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/polygate/polygate/openai"
+	"github.com/polygate/polygate/providers"
+)
+
+// ServeEmbeddings serves POST /embeddings.
+func (g *Gateway) ServeEmbeddings(w http.ResponseWriter, r *http.Request) {
+	c := newCall("embeddings")
+	defer g.finish(r, c)
+	if r.Method != http.MethodPost {
+		c.Status = http.StatusMethodNotAllowed
+		methodNotAllowed(w, r, http.MethodPost)
+		return
+	}
+	body, oe := g.readBody(r)
+	if oe != nil {
+		c.Status = writeError(w, r, oe)
+		return
+	}
+	root, oe := parseObject(body)
+	if oe != nil {
+		c.Status = writeError(w, r, oe)
+		return
+	}
+	model := root.Get("model")
+	if model.Type != gjson.String || model.Str == "" {
+		c.Status = writeError(w, r, openai.InvalidRequest("model", "you must provide a model parameter (a string)"))
+		return
+	}
+	if in := root.Get("input"); !in.Exists() || in.Type == gjson.Null {
+		c.Status = writeError(w, r, openai.InvalidRequest("input", "you must provide an input parameter"))
+		return
+	}
+	model.Index += trimmedOffset(body)
+	c.Model = model.Str
+	route := g.Resolve(c.Model)
+	if route == nil {
+		setPlaceholders(r, requestInfo{model: c.Model})
+		c.Status = writeError(w, r, modelNotFound(c.Model))
+		return
+	}
+	resp, err := g.attempt(r.Context(), c, route, body, model, func(up *providers.Upstream, body []byte) (*providers.Response, error) {
+		return up.Provider.Embeddings(r.Context(), &providers.Request{Body: body, Model: up.Model})
+	})
+	if err != nil {
+		g.fail(w, r, c, err)
+		return
+	}
+	g.succeed(w, r, c, resp.Header)
+	writeJSON(w, resp.Body)
+	c.readUsage(gjson.GetBytes(resp.Body, "usage"))
+}

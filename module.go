@@ -1,0 +1,262 @@
+// Package polygate is a Caddy module that turns Caddy into an
+// OpenAI-compatible AI gateway: the HTTP handler http.handlers.ai_gateway
+// routes each model to its providers, with translation, retries and
+// fallbacks. Apps keep their OpenAI SDK and point its base URL at Caddy.
+package polygate
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/polygate/polygate/handlers"
+	"github.com/polygate/polygate/providers"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// DefaultBasePath is where the OpenAI-compatible API is served: /v1.
+const DefaultBasePath = "/v1"
+
+// Handler is an OpenAI-compatible AI gateway. Under its base path it serves
+// POST /chat/completions (streamed or not), POST /embeddings, GET /models and
+// GET /models/{id}, and passes every other path (responses, completions,
+// moderations, images, audio…) through to the provider of the request's
+// model or to the default provider. Requests outside the base path go to
+// the next handler untouched.
+//
+// Placeholders set on every gateway request (also access-log fields under
+// "ai_gateway"):
+//
+//	{http.ai_gateway.model}           the public model the client asked for
+//	{http.ai_gateway.provider}        the provider that served it
+//	{http.ai_gateway.upstream_model}  the provider's model id
+type Handler struct {
+	// BasePath is the path prefix of the API. Default: /v1.
+	BasePath string `json:"base_path,omitempty"`
+	// MaxRequestBody bounds request bodies, in bytes; larger ones get 413.
+	// Default: 8 MiB.
+	MaxRequestBody int64 `json:"max_request_body,omitempty"`
+	// DirectModels lets clients address "<provider>/<upstream model>"
+	// besides the configured models. Default: true.
+	DirectModels *bool `json:"direct_models,omitempty"`
+	// DefaultProvider serves pass-through requests that name no model
+	// (e.g. GET /v1/files). Default: none (such requests get 400).
+	DefaultProvider string `json:"default_provider,omitempty"`
+	// ProvidersRaw are the providers by name; the "type" key names the
+	// provider module (http.ai_gateway.providers.<type>).
+	ProvidersRaw map[string]json.RawMessage `json:"providers,omitempty" caddy:"namespace=http.ai_gateway.providers inline_key=type"`
+	// Models are the public models, in the order GET /models lists them.
+	Models []*Model `json:"models,omitempty"`
+
+	providers map[string]providers.Provider
+	gateway   *handlers.Gateway
+	basePath  string
+	logger    *zap.Logger
+}
+
+// Model is a public model name and how it is served.
+type Model struct {
+	// Name is what clients send as "model".
+	Name string `json:"name"`
+	// Upstreams serve the model; one is chosen at random by weight.
+	Upstreams []Upstream `json:"upstreams"`
+	// Price is used for cost accounting. Default: zero.
+	Price *Price `json:"price,omitempty"`
+	// Retries is how many more attempts a failed call gets on this model's
+	// upstreams (connection errors, timeouts, 429 and 5xx). Default: 0.
+	Retries int `json:"retries,omitempty"`
+	// Fallbacks are other public models tried in order once the retries
+	// are used up. Their own fallbacks are not followed.
+	Fallbacks []string `json:"fallbacks,omitempty"`
+}
+
+// Upstream is one provider model serving a public model.
+type Upstream struct {
+	// Provider is the name of a configured provider.
+	Provider string `json:"provider"`
+	// Model is the provider's model id.
+	Model string `json:"model"`
+	// Weight is the upstream's relative share of traffic. Default: 1.
+	Weight int `json:"weight,omitempty"`
+}
+
+// Price is a model's price in USD per million tokens.
+type Price struct {
+	Input  float64 `json:"input"`
+	Output float64 `json:"output"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.ai_gateway",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision loads the providers and builds the routes.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if err := h.checkConfig(); err != nil {
+		return err
+	}
+	h.basePath = strings.TrimRight(h.BasePath, "/")
+	if h.BasePath == "" {
+		h.basePath = DefaultBasePath
+	}
+	h.providers = make(map[string]providers.Provider, len(h.ProvidersRaw))
+	if len(h.ProvidersRaw) > 0 {
+		mods, err := ctx.LoadModule(h, "ProvidersRaw")
+		if err != nil {
+			return fmt.Errorf("loading providers: %v", err)
+		}
+		for name, mod := range mods.(map[string]any) {
+			p, ok := mod.(providers.Provider)
+			if !ok {
+				return fmt.Errorf("loading provider %q: module %T is not a provider", name, mod)
+			}
+			if n, ok := p.(providers.Namer); ok {
+				n.SetName(name)
+			}
+			h.providers[name] = p
+		}
+	}
+	routes, order := h.buildRoutes()
+	h.gateway = &handlers.Gateway{
+		Routes:          routes,
+		Providers:       h.providers,
+		DirectModels:    h.DirectModels == nil || *h.DirectModels,
+		DefaultProvider: h.DefaultProvider,
+		MaxRequestBody:  h.MaxRequestBody,
+		Logger:          h.logger,
+	}
+	h.gateway.Prepare(order, time.Now())
+	return nil
+}
+
+func (h *Handler) buildRoutes() (map[string]*providers.Route, []string) {
+	routes := make(map[string]*providers.Route, len(h.Models))
+	order := make([]string, 0, len(h.Models))
+	for _, m := range h.Models {
+		r := &providers.Route{Name: m.Name, Retries: m.Retries}
+		if m.Price != nil {
+			r.Price = providers.Price{Input: m.Price.Input, Output: m.Price.Output}
+		}
+		for _, u := range m.Upstreams {
+			r.Upstreams = append(r.Upstreams, providers.NewUpstream(u.Provider, h.providers[u.Provider], u.Model, u.Weight))
+		}
+		routes[m.Name] = r
+		order = append(order, m.Name)
+	}
+	for _, m := range h.Models {
+		for _, f := range m.Fallbacks {
+			routes[m.Name].Fallbacks = append(routes[m.Name].Fallbacks, routes[f])
+		}
+	}
+	return routes, order
+}
+
+// checkConfig finds mistakes in the configuration alone.
+func (h *Handler) checkConfig() error {
+	if h.BasePath != "" && !strings.HasPrefix(h.BasePath, "/") {
+		return fmt.Errorf("base_path %q: must start with /", h.BasePath)
+	}
+	if h.MaxRequestBody < 0 {
+		return fmt.Errorf("max_request_body: must not be negative")
+	}
+	if h.DefaultProvider != "" {
+		if _, ok := h.ProvidersRaw[h.DefaultProvider]; !ok {
+			return fmt.Errorf("default_provider %q: no such provider", h.DefaultProvider)
+		}
+	}
+	names := make(map[string]bool, len(h.Models))
+	for _, m := range h.Models {
+		if m == nil || m.Name == "" {
+			return fmt.Errorf("model: a name is required")
+		}
+		if names[m.Name] {
+			return fmt.Errorf("model %q: defined more than once", m.Name)
+		}
+		names[m.Name] = true
+		if len(m.Upstreams) == 0 {
+			return fmt.Errorf("model %q: at least one upstream is required", m.Name)
+		}
+		if m.Retries < 0 {
+			return fmt.Errorf("model %q: retries must not be negative", m.Name)
+		}
+		if m.Price != nil && (m.Price.Input < 0 || m.Price.Output < 0) {
+			return fmt.Errorf("model %q: price must not be negative", m.Name)
+		}
+		for _, u := range m.Upstreams {
+			if _, ok := h.ProvidersRaw[u.Provider]; !ok {
+				return fmt.Errorf("model %q: upstream names unknown provider %q", m.Name, u.Provider)
+			}
+			if u.Model == "" {
+				return fmt.Errorf("model %q: upstream of provider %q names no model", m.Name, u.Provider)
+			}
+			if u.Weight < 0 {
+				return fmt.Errorf("model %q: upstream weight must not be negative", m.Name)
+			}
+		}
+	}
+	for _, m := range h.Models {
+		for _, f := range m.Fallbacks {
+			if f == m.Name {
+				return fmt.Errorf("model %q: cannot fall back to itself", m.Name)
+			}
+			if !names[f] {
+				return fmt.Errorf("model %q: fallback names unknown model %q", m.Name, f)
+			}
+		}
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (h *Handler) Validate() error { return h.checkConfig() }
+
+// Cleanup releases the providers' idle connections.
+func (h *Handler) Cleanup() error {
+	return nil
+}
+
+// ServeHTTP serves the gateway's API under the base path.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	rest, ok := strings.CutPrefix(r.URL.Path, h.basePath)
+	if !ok || rest == "" || rest[0] != '/' {
+		return next.ServeHTTP(w, r)
+	}
+	g := h.gateway
+	switch rest {
+	case "/chat/completions":
+		g.ServeChat(w, r)
+	case "/embeddings":
+		g.ServeEmbeddings(w, r)
+	case "/models":
+		g.ServeModels(w, r, "")
+	default:
+		if id, ok := strings.CutPrefix(rest, "/models/"); ok {
+			g.ServeModels(w, r, id)
+		} else {
+			g.ServePassthrough(w, r, rest[1:])
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,238 @@
+package providers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/polygate/polygate/openai"
+)
+
+// Defaults shared by the provider types.
+const (
+	// DefaultTimeout bounds one upstream call, a whole stream included: 10m.
+	DefaultTimeout = 10 * time.Minute
+	// DefaultMaxIdleConnsPerHost is how many idle connections are kept per
+	// upstream host: 1024, so peak concurrency reuses connections.
+	DefaultMaxIdleConnsPerHost = 1024
+	// MaxResponseBody bounds a non-streamed upstream answer: 64 MiB.
+	MaxResponseBody = 64 << 20
+	// maxErrorBody bounds how much of an upstream error body is read.
+	maxErrorBody = 64 << 10
+	// streamBufferSize is the read buffer of one upstream stream: small, so
+	// that many open streams stay cheap (longer events are assembled).
+	streamBufferSize = 2048
+)
+
+// NewTransport returns the HTTP transport providers use: proxy from the
+// environment, HTTP/2 when the upstream offers it, small per-connection
+// buffers and maxIdlePerHost idle connections per host (0 means
+// DefaultMaxIdleConnsPerHost).
+func NewTransport(maxIdlePerHost int) *http.Transport {
+	if maxIdlePerHost <= 0 {
+		maxIdlePerHost = DefaultMaxIdleConnsPerHost
+	}
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:   10 * time.Second,
+			KeepAlive: 30 * time.Second,
+		}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   maxIdlePerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		WriteBufferSize:       4096,
+		ReadBufferSize:        4096,
+	}
+}
+
+// Client sends requests upstream and turns every failure into an *Error in
+// OpenAI's shape: unreachable → 502, timed out → 504, an upstream error
+// status → that status with the upstream's message.
+type Client struct {
+	// HTTP sends the requests.
+	HTTP *http.Client
+	// Timeout bounds a whole call, streams included; 0 means DefaultTimeout.
+	Timeout time.Duration
+	// FirstByteTimeout bounds the wait for the response headers; 0 means
+	// only Timeout applies.
+	FirstByteTimeout time.Duration
+	// Name is the provider's name, used in error messages.
+	Name string
+	// ParseError reads an upstream error body; nil means openai.ParseError.
+	ParseError func(status int, body []byte) *openai.Error
+}
+
+// Do sends req with ctx bounded by the client's timeouts. On success the
+// response body's Close also releases the timeout. Every error is an *Error,
+// an upstream error status included, except context.Canceled when ctx
+// itself was canceled (the client left).
+func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	resp, err := c.do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+		parse := c.ParseError
+		if parse == nil {
+			parse = openai.ParseError
+		}
+		oe := parse(resp.StatusCode, body)
+		oe.Status = resp.StatusCode
+		return nil, &Error{Err: oe, RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	}
+	return resp, nil
+}
+
+func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	var firstByte *time.Timer
+	var firstByteFired chan struct{}
+	if c.FirstByteTimeout > 0 {
+		ctx2, cancel2 := context.WithCancel(ctx)
+		parentCancel := cancel
+		cancel = func() { cancel2(); parentCancel() }
+		firstByteFired = make(chan struct{})
+		firstByte = time.AfterFunc(c.FirstByteTimeout, func() { close(firstByteFired); cancel2() })
+		ctx = ctx2
+	}
+	resp, err := c.HTTP.Do(req.WithContext(ctx))
+	if firstByte != nil {
+		firstByte.Stop()
+	}
+	if err != nil {
+		cancel()
+		if firstByteFired != nil {
+			select {
+			case <-firstByteFired:
+				return nil, c.fail(http.StatusGatewayTimeout, openai.TypeTimeout, "upstream_timeout",
+					fmt.Sprintf("provider %q sent no response within %s", c.Name, c.FirstByteTimeout))
+			default:
+			}
+		}
+		return nil, c.transportError(req.Context(), err, timeout)
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// ReadBody reads a complete non-streamed answer, bounded by MaxResponseBody.
+func (c *Client) ReadBody(resp *http.Response) ([]byte, error) {
+	defer resp.Body.Close()
+	var buf []byte
+	if n := resp.ContentLength; n > 0 && n <= MaxResponseBody {
+		buf = make([]byte, 0, n)
+	}
+	w := bytes.NewBuffer(buf)
+	_, err := w.ReadFrom(io.LimitReader(resp.Body, MaxResponseBody+1))
+	if err != nil {
+		return nil, c.transportError(context.Background(), err, c.Timeout)
+	}
+	if w.Len() > MaxResponseBody {
+		return nil, c.fail(http.StatusBadGateway, openai.TypeUpstream, "upstream_invalid_response",
+			fmt.Sprintf("provider %q answered with more than %d bytes", c.Name, MaxResponseBody))
+	}
+	return w.Bytes(), nil
+}
+
+// InvalidResponse is the error for an upstream answer that cannot be read.
+func (c *Client) InvalidResponse(what string) *Error {
+	return c.fail(http.StatusBadGateway, openai.TypeUpstream, "upstream_invalid_response",
+		fmt.Sprintf("provider %q sent an invalid response: %s", c.Name, what))
+}
+
+// CheckEventStream verifies that resp is a server-sent event stream.
+func (c *Client) CheckEventStream(resp *http.Response) error {
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if mt == "text/event-stream" {
+		return nil
+	}
+	resp.Body.Close()
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		ct = "none"
+	}
+	return c.InvalidResponse("a streamed request was answered with Content-Type " + strconv.Quote(ct) + ", not text/event-stream")
+}
+
+func (c *Client) fail(status int, typ, code, msg string) *Error {
+	return &Error{Err: &openai.Error{Status: status, Type: typ, Code: code, Message: msg}}
+}
+
+// transportError classifies a failure to get or read a response. The
+// request URL is never part of the message.
+func (c *Client) transportError(parent context.Context, err error, timeout time.Duration) error {
+	if parent.Err() != nil {
+		return context.Canceled
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return c.fail(http.StatusGatewayTimeout, openai.TypeTimeout, "upstream_timeout",
+			fmt.Sprintf("provider %q did not answer within %s", c.Name, timeout))
+	}
+	return c.fail(http.StatusBadGateway, openai.TypeUpstream, "upstream_unreachable",
+		fmt.Sprintf("provider %q unreachable: %v", c.Name, err))
+}
+
+// StreamError turns a failure while reading a stream into an *Error.
+func (c *Client) StreamError(parent context.Context, err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return c.fail(http.StatusBadGateway, openai.TypeUpstream, "upstream_stream_cut",
+			fmt.Sprintf("provider %q ended the stream early", c.Name))
+	}
+	if errors.Is(err, openai.ErrEventTooLarge) {
+		return c.InvalidResponse(err.Error())
+	}
+	return c.transportError(parent, err, c.Timeout)
+}
+
+// ParseRetryAfter reads a Retry-After header (seconds or an HTTP date);
+// zero when absent or unreadable.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseFloat(v, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return time.Duration(s * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
+
+// cancelBody releases the call's context when the body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
