@@ -57,10 +57,11 @@ type Handler struct {
 	// Models are the public models, in the order GET /models lists them.
 	Models []*Model `json:"models,omitempty"`
 
-	providers map[string]providers.Provider
-	gateway   *handlers.Gateway
-	basePath  string
-	logger    *zap.Logger
+	providers     map[string]providers.Provider
+	providerNames map[string]bool // kept: loading clears ProvidersRaw
+	gateway       *handlers.Gateway
+	basePath      string
+	logger        *zap.Logger
 }
 
 // Model is a public model name and how it is served.
@@ -106,6 +107,10 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 // Provision loads the providers and builds the routes.
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
+	h.providerNames = make(map[string]bool, len(h.ProvidersRaw))
+	for name := range h.ProvidersRaw {
+		h.providerNames[name] = true
+	}
 	if err := h.checkConfig(); err != nil {
 		return err
 	}
@@ -167,6 +172,12 @@ func (h *Handler) buildRoutes() (map[string]*providers.Route, []string) {
 
 // checkConfig finds mistakes in the configuration alone.
 func (h *Handler) checkConfig() error {
+	if h.providerNames == nil {
+		h.providerNames = make(map[string]bool, len(h.ProvidersRaw))
+		for name := range h.ProvidersRaw {
+			h.providerNames[name] = true
+		}
+	}
 	if h.BasePath != "" && !strings.HasPrefix(h.BasePath, "/") {
 		return fmt.Errorf("base_path %q: must start with /", h.BasePath)
 	}
@@ -174,7 +185,7 @@ func (h *Handler) checkConfig() error {
 		return fmt.Errorf("max_request_body: must not be negative")
 	}
 	if h.DefaultProvider != "" {
-		if _, ok := h.ProvidersRaw[h.DefaultProvider]; !ok {
+		if !h.providerNames[h.DefaultProvider] {
 			return fmt.Errorf("default_provider %q: no such provider", h.DefaultProvider)
 		}
 	}
@@ -197,7 +208,7 @@ func (h *Handler) checkConfig() error {
 			return fmt.Errorf("model %q: price must not be negative", m.Name)
 		}
 		for _, u := range m.Upstreams {
-			if _, ok := h.ProvidersRaw[u.Provider]; !ok {
+			if !h.providerNames[u.Provider] {
 				return fmt.Errorf("model %q: upstream names unknown provider %q", m.Name, u.Provider)
 			}
 			if u.Model == "" {

@@ -29,16 +29,17 @@ func ParseString(d *caddyfile.Dispenser, s *string) error {
 
 // ParseDuration reads the one duration argument of the current line.
 func ParseDuration(d *caddyfile.Dispenser, dur *caddy.Duration) error {
+	directive := d.Val()
 	var s string
 	if err := ParseString(d, &s); err != nil {
 		return err
 	}
 	v, err := caddy.ParseDuration(s)
 	if err != nil {
-		return d.Errf("parsing %s duration %q: %v", d.Val(), s, err)
+		return d.Errf("parsing %s duration %q: %v", directive, s, err)
 	}
 	if v <= 0 {
-		return d.Errf("%s must be positive, got %q", d.Val(), s)
+		return d.Errf("%s must be positive, got %q", directive, s)
 	}
 	*dur = caddy.Duration(v)
 	return nil

@@ -1,0 +1,122 @@
+package polygate_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+)
+
+// TestCaddyfileAdapt checks every testdata/adapt/*.caddyfiletest: a
+// Caddyfile, a line of dashes, and the JSON it must adapt to.
+func TestCaddyfileAdapt(t *testing.T) {
+	files, err := filepath.Glob("testdata/adapt/*.caddyfiletest")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no golden files: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cf, want, ok := strings.Cut(string(data), "\n----------\n")
+			if !ok {
+				t.Fatalf("%s: no ---------- separator", f)
+			}
+			if !caddytest.CompareAdapt(t, f, cf+"\n", "caddyfile", strings.TrimRight(want, "\n")) {
+				t.Fail()
+			}
+		})
+	}
+}
+
+// TestCaddyfileErrors checks that configuration mistakes fail adapt with a
+// message naming the line's subject.
+func TestCaddyfileErrors(t *testing.T) {
+	cases := []struct {
+		name, block, want string
+	}{
+		{"unknown provider in model", `
+		provider a openai
+		model m {
+			upstream b x
+		}`, `model "m": upstream names unknown provider "b"`},
+		{"duplicate provider", `
+		provider a openai
+		provider a openai`, `provider "a": defined more than once`},
+		{"duplicate model", `
+		provider a openai
+		model m {
+			upstream a x
+		}
+		model m {
+			upstream a y
+		}`, `model "m": defined more than once`},
+		{"bad base_url", `
+		provider a openai {
+			base_url localhost:8000
+		}`, `base_url "localhost:8000": must be an absolute http:// or https:// URL`},
+		{"unknown provider type", `
+		provider a nosuchtype`, `provider "a": unknown provider type "nosuchtype"`},
+		{"unknown fallback", `
+		provider a openai
+		model m {
+			upstream a x
+			fallback other
+		}`, `model "m": fallback names unknown model "other"`},
+		{"fallback to itself", `
+		provider a openai
+		model m {
+			upstream a x
+			fallback m
+		}`, `model "m": cannot fall back to itself`},
+		{"bad weight", `
+		provider a openai
+		model m {
+			upstream a x weight zero
+		}`, `model "m": upstream weight "zero"`},
+		{"model without upstream", `
+		provider a openai
+		model m {
+			price 1 2
+		}`, `model "m": at least one upstream is required`},
+		{"bad price", `
+		provider a openai
+		model m {
+			upstream a x
+			price cheap 2
+		}`, `model "m": price cheap 2`},
+		{"unknown default provider", `
+		default_provider z
+		provider a openai`, `default_provider "z": no such provider`},
+		{"unknown subdirective", `
+		frobnicate on`, `unrecognized subdirective 'frobnicate'`},
+		{"unknown provider option", `
+		provider a openai {
+			colour blue
+		}`, `unrecognized subdirective 'colour'`},
+		{"bad timeout", `
+		provider a openai {
+			timeout soon
+		}`, `parsing timeout duration "soon"`},
+		{"bad body size", `
+		max_request_body lots`, `max_request_body: parsing size "lots"`},
+		{"base path without slash", `
+		base_path v1`, `base_path "v1": must start with /`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cf := ":8080 {\n\tai_gateway {" + tc.block + "\n\t}\n}\n"
+			_, err := adapt(cf)
+			if err == nil {
+				t.Fatalf("adapt succeeded; want an error containing %q", tc.want)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %q\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}

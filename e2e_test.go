@@ -1,0 +1,476 @@
+package polygate_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	openaigo "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+const upstreamKey = "sk-upstream-secret-123"
+
+// coreSite is a site block with the gateway in front of up, and a
+// "next handler" answer for everything the gateway does not serve.
+func coreSite(up string) string {
+	return fmt.Sprintf(`	route {
+		ai_gateway {
+			max_request_body 64KiB
+			default_provider up
+			provider up openai {
+				base_url %s/v1
+				api_key {env.POLYGATE_TEST_UPSTREAM_KEY}
+				timeout 1s
+			}
+			provider dead openai {
+				base_url http://127.0.0.1:1/v1
+			}
+			model gpt-4o-mini {
+				upstream up gpt-4o-mini-2024-07-18
+				price 0.15 0.60
+			}
+			model tools {
+				upstream up tools-model
+			}
+			model broken {
+				upstream dead whatever
+			}
+			model slow {
+				upstream up slow
+			}
+			model garbage {
+				upstream up garbage
+			}
+			model garbage-stream {
+				upstream up garbage-stream
+			}
+			model hang {
+				upstream up hang-stream
+			}
+			model rejected {
+				upstream up error-400
+			}
+			model failing {
+				upstream up error-500
+			}
+			model embed {
+				upstream up text-embedding-3-small
+			}
+		}
+		respond "next handler" 200
+	}`, up)
+}
+
+func startCore(t *testing.T) (*gateway, *fakeOpenAI) {
+	t.Setenv("POLYGATE_TEST_UPSTREAM_KEY", upstreamKey)
+	up := newFakeOpenAI(t)
+	return startGateway(t, coreSite(up.URL)), up
+}
+
+func TestChatCompletion(t *testing.T) {
+	g, up := startCore(t)
+	client := g.client(option.WithJSONSet("x_future_param", map[string]any{"a": 1}))
+	completion, err := client.Chat.Completions.New(context.Background(), openaigo.ChatCompletionNewParams{
+		Model:    "gpt-4o-mini",
+		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("Say hello")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := completion.Choices[0].Message.Content; got != "Hello world" {
+		t.Errorf("content = %q", got)
+	}
+	if completion.Usage.PromptTokens != 12 || completion.Usage.CompletionTokens != 3 {
+		t.Errorf("usage = %+v", completion.Usage)
+	}
+	if !strings.Contains(completion.RawJSON(), `"x_vendor_extra":{"kept":true}`) {
+		t.Errorf("unknown response field was dropped: %s", completion.RawJSON())
+	}
+	seen := up.last()
+	var body map[string]any
+	if err := json.Unmarshal(seen.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["model"] != "gpt-4o-mini-2024-07-18" {
+		t.Errorf("upstream model = %v", body["model"])
+	}
+	if _, ok := body["x_future_param"]; !ok {
+		t.Errorf("unknown request field was dropped: %s", seen.Body)
+	}
+	if got := seen.Header.Get("Authorization"); got != "Bearer "+upstreamKey {
+		t.Errorf("upstream Authorization = %q, want the provider's key", got)
+	}
+	if strings.Contains(fmt.Sprint(seen.Header), "sk-client-secret") {
+		t.Errorf("client key reached the upstream: %v", seen.Header)
+	}
+}
+
+func TestChatResponseHeaders(t *testing.T) {
+	g, _ := startCore(t)
+	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("X-Polygate-Provider"); got != "up" {
+		t.Errorf("X-Polygate-Provider = %q", got)
+	}
+	if got := resp.Header.Get("X-Polygate-Attempts"); got != "1" {
+		t.Errorf("X-Polygate-Attempts = %q", got)
+	}
+	if got := resp.Header.Get("X-Request-Id"); got != "req_fake" {
+		t.Errorf("X-Request-Id = %q", got)
+	}
+}
+
+func TestChatStreamed(t *testing.T) {
+	g, up := startCore(t)
+	client := g.client()
+	stream := client.Chat.Completions.NewStreaming(context.Background(), openaigo.ChatCompletionNewParams{
+		Model:    "gpt-4o-mini",
+		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("Say hello")},
+	})
+	var acc openaigo.ChatCompletionAccumulator
+	chunks := 0
+	for stream.Next() {
+		chunk := stream.Current()
+		acc.AddChunk(chunk)
+		chunks++
+		if chunk.Usage.TotalTokens != 0 || len(chunk.Choices) == 0 {
+			t.Errorf("client got a usage chunk it did not ask for: %s", chunk.RawJSON())
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got := acc.Choices[0].Message.Content; got != "Hello world" {
+		t.Errorf("content = %q", got)
+	}
+	if chunks != 4 {
+		t.Errorf("got %d chunks, want 4", chunks)
+	}
+	if !strings.Contains(string(up.last().Body), `"include_usage":true`) {
+		t.Errorf("gateway did not ask the upstream for usage: %s", up.last().Body)
+	}
+
+	// A client that asks for usage gets the usage chunk.
+	stream = client.Chat.Completions.NewStreaming(context.Background(), openaigo.ChatCompletionNewParams{
+		Model:         "gpt-4o-mini",
+		Messages:      []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("Say hello")},
+		StreamOptions: openaigo.ChatCompletionStreamOptionsParam{IncludeUsage: openaigo.Bool(true)},
+	})
+	var usage int64
+	for stream.Next() {
+		usage += stream.Current().Usage.TotalTokens
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if usage != 15 {
+		t.Errorf("usage total = %d, want 15", usage)
+	}
+}
+
+func TestChatToolCalls(t *testing.T) {
+	g, _ := startCore(t)
+	client := g.client()
+	params := openaigo.ChatCompletionNewParams{
+		Model:    "tools",
+		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("Weather in Paris?")},
+		Tools: []openaigo.ChatCompletionToolUnionParam{openaigo.ChatCompletionFunctionTool(openaigo.FunctionDefinitionParam{
+			Name:       "get_weather",
+			Parameters: openaigo.FunctionParameters{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}},
+		})},
+	}
+	completion, err := client.Chat.Completions.New(context.Background(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := completion.Choices[0].Message.ToolCalls
+	if len(calls) != 1 || calls[0].Function.Name != "get_weather" || calls[0].Function.Arguments != `{"city":"Paris"}` {
+		t.Errorf("tool calls = %+v", calls)
+	}
+
+	stream := client.Chat.Completions.NewStreaming(context.Background(), params)
+	var acc openaigo.ChatCompletionAccumulator
+	for stream.Next() {
+		acc.AddChunk(stream.Current())
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	calls = acc.Choices[0].Message.ToolCalls
+	if len(calls) != 1 || calls[0].Function.Name != "get_weather" || calls[0].Function.Arguments != `{"city":"Paris"}` {
+		t.Errorf("streamed tool calls = %+v", calls)
+	}
+	if acc.Choices[0].FinishReason != "tool_calls" {
+		t.Errorf("finish_reason = %q", acc.Choices[0].FinishReason)
+	}
+}
+
+func TestEmbeddings(t *testing.T) {
+	g, up := startCore(t)
+	client := g.client()
+	res, err := client.Embeddings.New(context.Background(), openaigo.EmbeddingNewParams{
+		Model: "embed",
+		Input: openaigo.EmbeddingNewParamsInputUnion{OfString: openaigo.String("hello")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Data) != 1 || len(res.Data[0].Embedding) != 3 || res.Usage.PromptTokens != 4 {
+		t.Errorf("embeddings = %+v", res)
+	}
+	if !strings.Contains(string(up.last().Body), `"model":"text-embedding-3-small"`) {
+		t.Errorf("upstream body = %s", up.last().Body)
+	}
+}
+
+func TestModels(t *testing.T) {
+	g, _ := startCore(t)
+	client := g.client()
+	page, err := client.Models.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range page.Data {
+		ids = append(ids, m.ID)
+		if m.Object != "model" {
+			t.Errorf("object = %q", m.Object)
+		}
+	}
+	want := "gpt-4o-mini tools broken slow garbage garbage-stream hang rejected failing embed"
+	if got := strings.Join(ids, " "); got != want {
+		t.Errorf("models = %q, want %q", got, want)
+	}
+	m, err := client.Models.Get(context.Background(), "gpt-4o-mini")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != "gpt-4o-mini" || m.OwnedBy != "up" {
+		t.Errorf("model = %+v", m)
+	}
+	_, err = client.Models.Get(context.Background(), "nope")
+	var apiErr *openaigo.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "model_not_found" {
+		t.Errorf("unknown model: %v", err)
+	}
+}
+
+func TestDirectModels(t *testing.T) {
+	g, up := startCore(t)
+	client := g.client()
+	_, err := client.Chat.Completions.New(context.Background(), openaigo.ChatCompletionNewParams{
+		Model:    "up/some-upstream-model",
+		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("hi")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(up.last().Body), `"model":"some-upstream-model"`) {
+		t.Errorf("upstream body = %s", up.last().Body)
+	}
+	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"nope/x","messages":[]}`)
+	expectError(t, resp, body, 404, "invalid_request_error", "model_not_found")
+}
+
+func TestDirectModelsOff(t *testing.T) {
+	up := newFakeOpenAI(t)
+	g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+		direct_models off
+		provider up openai {
+			base_url %s/v1
+		}
+		model m {
+			upstream up x
+		}
+	}`, up.URL))
+	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"up/x","messages":[]}`)
+	expectError(t, resp, body, 404, "invalid_request_error", "model_not_found")
+}
+
+func TestPassthrough(t *testing.T) {
+	g, up := startCore(t)
+
+	// JSON body: routed by model, model rewritten, unknown path kept.
+	resp, body := g.do("POST", "/v1/responses?x=1", "application/json", `{"model":"gpt-4o-mini","input":"hi","some_new_option":true}`)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"model":"gpt-4o-mini-2024-07-18"`) {
+		t.Fatalf("responses: %d %s", resp.StatusCode, body)
+	}
+	seen := up.last()
+	if seen.Path != "/v1/responses" || seen.RawQuery != "x=1" || !strings.Contains(string(seen.Body), `"some_new_option":true`) {
+		t.Errorf("upstream saw %s?%s %s", seen.Path, seen.RawQuery, seen.Body)
+	}
+	if seen.Header.Get("Authorization") != "Bearer "+upstreamKey {
+		t.Errorf("upstream Authorization = %q", seen.Header.Get("Authorization"))
+	}
+
+	// Multipart body: the form's model field is rewritten.
+	client := g.client()
+	tr, err := client.Audio.Transcriptions.New(context.Background(), openaigo.AudioTranscriptionNewParams{
+		Model: "gpt-4o-mini",
+		File:  strings.NewReader("RIFF fake audio"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Text != "model=gpt-4o-mini-2024-07-18 file=RIFF fake audio" {
+		t.Errorf("transcription = %q", tr.Text)
+	}
+
+	// No model: the default provider.
+	resp, body = g.do("GET", "/v1/files", "", "")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"object":"list"`) {
+		t.Errorf("files: %d %s", resp.StatusCode, body)
+	}
+
+	// Unknown model in a passthrough request.
+	resp, body = g.do("POST", "/v1/responses", "application/json", `{"model":"nope","input":"hi"}`)
+	expectError(t, resp, body, 404, "invalid_request_error", "model_not_found")
+
+	// Outside the base path: the next handler.
+	resp, body = g.do("GET", "/other", "", "")
+	if body != "next handler" {
+		t.Errorf("outside base path: %d %q", resp.StatusCode, body)
+	}
+	resp, body = g.do("GET", "/v1x/models", "", "")
+	if body != "next handler" {
+		t.Errorf("/v1x: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	g, _ := startCore(t)
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		typ, code, param         string
+	}{
+		{"malformed JSON", "POST", "/v1/chat/completions", `{"model":`, 400, "invalid_request_error", "", ""},
+		{"not an object", "POST", "/v1/chat/completions", `[1,2]`, 400, "invalid_request_error", "", ""},
+		{"empty body", "POST", "/v1/chat/completions", ``, 400, "invalid_request_error", "", ""},
+		{"missing model", "POST", "/v1/chat/completions", `{"messages":[]}`, 400, "invalid_request_error", "", "model"},
+		{"model not a string", "POST", "/v1/chat/completions", `{"model":5,"messages":[]}`, 400, "invalid_request_error", "", "model"},
+		{"missing messages", "POST", "/v1/chat/completions", `{"model":"gpt-4o-mini"}`, 400, "invalid_request_error", "", "messages"},
+		{"embeddings without input", "POST", "/v1/embeddings", `{"model":"embed"}`, 400, "invalid_request_error", "", "input"},
+		{"too large", "POST", "/v1/chat/completions", `{"model":"gpt-4o-mini","messages":[],"pad":"` + strings.Repeat("x", 70<<10) + `"}`, 413, "invalid_request_error", "request_too_large", ""},
+		{"unknown model", "POST", "/v1/chat/completions", `{"model":"nope","messages":[]}`, 404, "invalid_request_error", "model_not_found", "model"},
+		{"wrong method", "GET", "/v1/chat/completions", ``, 405, "invalid_request_error", "method_not_allowed", ""},
+		{"wrong method models", "POST", "/v1/models", `{}`, 405, "invalid_request_error", "method_not_allowed", ""},
+		{"upstream unreachable", "POST", "/v1/chat/completions", `{"model":"broken","messages":[]}`, 502, "upstream_error", "upstream_unreachable", ""},
+		{"upstream timeout", "POST", "/v1/chat/completions", `{"model":"slow","messages":[]}`, 504, "timeout_error", "upstream_timeout", ""},
+		{"upstream error", "POST", "/v1/chat/completions", `{"model":"rejected","messages":[]}`, 400, "invalid_request_error", "invalid_value", "temperature"},
+		{"upstream 500 plain text", "POST", "/v1/chat/completions", `{"model":"failing","messages":[]}`, 500, "server_error", "", ""},
+		{"upstream not JSON", "POST", "/v1/chat/completions", `{"model":"garbage","messages":[]}`, 502, "upstream_error", "upstream_invalid_response", ""},
+		{"upstream stream not SSE JSON", "POST", "/v1/chat/completions", `{"model":"garbage-stream","stream":true,"messages":[]}`, 502, "upstream_error", "upstream_invalid_response", ""},
+		{"upstream unreachable, streamed", "POST", "/v1/chat/completions", `{"model":"broken","stream":true,"messages":[]}`, 502, "upstream_error", "upstream_unreachable", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := g.do(tc.method, tc.path, "application/json", tc.body)
+			e := expectError(t, resp, body, tc.status, tc.typ, tc.code)
+			if tc.param != "" && (e.Error.Param == nil || *e.Error.Param != tc.param) {
+				t.Errorf("param = %v, want %q", e.Error.Param, tc.param)
+			}
+			if strings.Contains(body, upstreamKey) || strings.Contains(body, "sk-client-secret") {
+				t.Errorf("a key leaked into the error: %s", body)
+			}
+		})
+	}
+	// The upstream's message reaches the client unchanged.
+	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"rejected","messages":[]}`)
+	if e := expectError(t, resp, body, 400, "", ""); e.Error.Message != "temperature must be at most 2" {
+		t.Errorf("message = %q", e.Error.Message)
+	}
+	resp, body = g.do("POST", "/v1/chat/completions", "application/json", `{"model":"failing","messages":[]}`)
+	if e := expectError(t, resp, body, 500, "", ""); !strings.Contains(e.Error.Message, "internal trouble") {
+		t.Errorf("message = %q", e.Error.Message)
+	}
+}
+
+func TestBadInputThroughSDK(t *testing.T) {
+	g, _ := startCore(t)
+	client := g.client()
+	_, err := client.Chat.Completions.New(context.Background(), openaigo.ChatCompletionNewParams{
+		Model:    "nope",
+		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("hi")},
+	})
+	var apiErr *openaigo.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "model_not_found" || apiErr.Param != "model" {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestClientGoneCancelsUpstream(t *testing.T) {
+	g, up := startCore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "POST", g.URL+"/v1/chat/completions", strings.NewReader(`{"model":"hang","stream":true,"messages":[]}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	if _, err := resp.Body.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(buf), "data: ") {
+		t.Fatalf("first bytes = %q", buf)
+	}
+	cancel()
+	resp.Body.Close()
+	select {
+	case <-up.clientGone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream request was not canceled after the client left")
+	}
+}
+
+func TestSecretsStayOutOfConfig(t *testing.T) {
+	g, up := startCore(t)
+	resp, err := http.Get(g.Admin + "/config/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	cfg, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(cfg), upstreamKey) {
+		t.Fatalf("the provider key is in the running config: %s", cfg)
+	}
+	if !strings.Contains(string(cfg), "{env.POLYGATE_TEST_UPSTREAM_KEY}") {
+		t.Fatalf("the key placeholder is not in the running config: %s", cfg)
+	}
+	g.do("POST", "/v1/chat/completions", "application/json", `{"model":"gpt-4o-mini","messages":[]}`)
+	if got := up.last().Header.Get("Authorization"); got != "Bearer "+upstreamKey {
+		t.Errorf("upstream Authorization = %q", got)
+	}
+}
+
+func TestPlaceholders(t *testing.T) {
+	up := newFakeOpenAI(t)
+	g := startGateway(t, fmt.Sprintf(`	header >X-Model {http.ai_gateway.model}
+	header >X-Provider {http.ai_gateway.provider}
+	header >X-Upstream-Model {http.ai_gateway.upstream_model}
+	ai_gateway {
+		provider up openai {
+			base_url %s/v1
+		}
+		model m {
+			upstream up upstream-m
+		}
+	}`, up.URL))
+	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"m","messages":[]}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if resp.Header.Get("X-Model") != "m" || resp.Header.Get("X-Provider") != "up" || resp.Header.Get("X-Upstream-Model") != "upstream-m" {
+		t.Errorf("headers = %v", resp.Header)
+	}
+}
