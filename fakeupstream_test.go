@@ -29,6 +29,7 @@ type seenRequest struct {
 //	error-500       a 500 with a plain-text body
 //	garbage         200 with a body that is not JSON
 //	garbage-stream  a stream whose event is not JSON
+//	garbage-stream-late  one good event, then one that is not JSON
 //	slow            waits 3s before answering
 //	hang-stream     sends one event, then waits for the client to leave
 //	anything else   "Hello world" with usage
@@ -164,6 +165,10 @@ func (f *fakeOpenAI) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 	switch req.Model {
 	case "garbage-stream":
+		send(`{not json`)
+		return
+	case "garbage-stream-late":
+		send(chunk(`{"role":"assistant","content":"partial"}`, ""))
 		send(`{not json`)
 		return
 	case "hang-stream":
