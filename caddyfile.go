@@ -36,6 +36,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		provider <name> <type> {
 //			<type-specific options>
 //		}
+//		metrics [off|per_key]
 //		model <name> {
 //			upstream <provider> <upstream-model> [weight <n>]
 //			price <input-usd-per-million> <output-usd-per-million>
@@ -123,6 +124,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.Models = append(h.Models, m)
 			for _, r := range mrefs {
 				refs = append(refs, upstreamRef{model: m.Name, provider: r.provider, file: r.file, line: r.line})
+			}
+		case "metrics":
+			if h.Metrics != nil {
+				return d.Err("metrics already specified")
+			}
+			h.Metrics = new(MetricsConfig)
+			for d.NextArg() {
+				switch d.Val() {
+				case "off":
+					h.Metrics.Disabled = true
+				case "per_key":
+					h.Metrics.PerKey = true
+				default:
+					return d.Errf("metrics: unknown option '%s' (want off or per_key)", d.Val())
+				}
 			}
 		default:
 			return d.Errf("unrecognized subdirective '%s'", d.Val())

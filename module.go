@@ -56,12 +56,27 @@ type Handler struct {
 	ProvidersRaw map[string]json.RawMessage `json:"providers,omitempty" caddy:"namespace=http.ai_gateway.providers inline_key=type"`
 	// Models are the public models, in the order GET /models lists them.
 	Models []*Model `json:"models,omitempty"`
+	// Metrics configures the Prometheus metrics (prefix caddy_ai_gateway_,
+	// in Caddy's registry, shown at Caddy's /metrics). Default: on,
+	// without per-caller labels.
+	Metrics *MetricsConfig `json:"metrics,omitempty"`
 
 	providers     map[string]providers.Provider
 	providerNames map[string]bool // kept: loading clears ProvidersRaw
+	models        map[string]*Model
+	metrics       *gatewayMetrics
 	gateway       *handlers.Gateway
 	basePath      string
 	logger        *zap.Logger
+}
+
+// MetricsConfig configures the gateway's metrics.
+type MetricsConfig struct {
+	// Disabled turns the gateway's metrics off.
+	Disabled bool `json:"disabled,omitempty"`
+	// PerKey adds per-caller series (label "key": the caller id, never the
+	// key itself). Their number grows with the callers. Default: off.
+	PerKey bool `json:"per_key,omitempty"`
 }
 
 // Model is a public model name and how it is served.
@@ -145,7 +160,26 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Logger:          h.logger,
 	}
 	h.gateway.Prepare(order, time.Now())
+	h.models = make(map[string]*Model, len(h.Models))
+	for _, m := range h.Models {
+		h.models[m.Name] = m
+	}
+	if h.Metrics == nil || !h.Metrics.Disabled {
+		m, err := newGatewayMetrics(ctx.GetMetricsRegistry())
+		if err != nil {
+			return fmt.Errorf("registering metrics: %v", err)
+		}
+		h.metrics = m
+	}
+	h.gateway.Done = h.done
 	return nil
+}
+
+// done is called with every finished gateway call.
+func (h *Handler) done(_ *http.Request, c *handlers.Call) {
+	if h.metrics != nil {
+		h.metrics.observe(c, modelLabel(c, h.models), h.Metrics != nil && h.Metrics.PerKey)
+	}
 }
 
 func (h *Handler) buildRoutes() (map[string]*providers.Route, []string) {

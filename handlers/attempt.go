@@ -29,6 +29,7 @@ func (g *Gateway) attempt(ctx context.Context, c *Call, route *providers.Route, 
 		}
 		c.Attempts = plan.Count()
 		c.Provider, c.UpstreamModel, c.price = up.ProviderName, up.Model, rt.Price
+		c.Fallback = rt != route
 		upBody := body
 		if up.Model != model.Str {
 			upBody = openai.SetModel(body, model, up.QuotedModel)

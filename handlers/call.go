@@ -29,6 +29,18 @@ type Call struct {
 	Status int
 	// Attempts counts upstream calls made.
 	Attempts int
+	// Fallback reports that a fallback model served the request.
+	Fallback bool
+	// Cache is the response cache's verdict: "HIT", "MISS", "BYPASS", or
+	// "" when the cache was not consulted.
+	Cache string
+	// CallerID, KeyID and Plan identify who called (set when usage
+	// accounting is on; never the key itself).
+	CallerID string
+	KeyID    string
+	Plan     string
+	// QuotaLimit names the plan limit that rejected the request, if any.
+	QuotaLimit string
 	// Token counts, as the upstream reported them.
 	InputTokens  int64
 	OutputTokens int64
