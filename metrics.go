@@ -78,29 +78,38 @@ func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
 		keyCost:          counter("key_cost_usd_total", "Provider cost in USD per caller (only with metrics per_key).", "key"),
 	}
 	var err error
-	register := func(c prometheus.Collector) prometheus.Collector {
-		if e := reg.Register(c); e != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(e, &are) {
-				return are.ExistingCollector
-			}
-			err = e
+	for _, field := range m.fields() {
+		switch f := field.(type) {
+		case **prometheus.CounterVec:
+			register(reg, f, &err)
+		case **prometheus.HistogramVec:
+			register(reg, f, &err)
 		}
-		return c
 	}
-	m.requests = register(m.requests).(*prometheus.CounterVec)
-	m.tokens = register(m.tokens).(*prometheus.CounterVec)
-	m.cost = register(m.cost).(*prometheus.CounterVec)
-	m.duration = register(m.duration).(*prometheus.HistogramVec)
-	m.ttft = register(m.ttft).(*prometheus.HistogramVec)
-	m.attempts = register(m.attempts).(*prometheus.CounterVec)
-	m.fallbacks = register(m.fallbacks).(*prometheus.CounterVec)
-	m.cache = register(m.cache).(*prometheus.CounterVec)
-	m.guardrailActions = register(m.guardrailActions).(*prometheus.CounterVec)
-	m.quotaRejections = register(m.quotaRejections).(*prometheus.CounterVec)
-	m.keyRequests = register(m.keyRequests).(*prometheus.CounterVec)
-	m.keyCost = register(m.keyCost).(*prometheus.CounterVec)
 	return m, err
+}
+
+// fields lists pointers to every collector field.
+func (m *gatewayMetrics) fields() []any {
+	return []any{&m.requests, &m.tokens, &m.cost, &m.duration, &m.ttft, &m.attempts, &m.fallbacks,
+		&m.cache, &m.guardrailActions, &m.quotaRejections, &m.keyRequests, &m.keyCost}
+}
+
+// register registers *c in reg; when an equal collector is already there
+// (an earlier config or another site), *c becomes that one.
+func register[T prometheus.Collector](reg prometheus.Registerer, c *T, err *error) {
+	e := reg.Register(*c)
+	if e == nil {
+		return
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(e, &are) {
+		if existing, ok := are.ExistingCollector.(T); ok {
+			*c = existing
+			return
+		}
+	}
+	*err = e
 }
 
 func (m *gatewayMetrics) child(k childKey) *childSet {

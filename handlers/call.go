@@ -93,6 +93,15 @@ func (c *Call) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		enc.AddInt64("cached_tokens", c.CachedTokens)
 	}
 	enc.AddFloat64("cost_usd", c.Cost)
+	if c.Cache != "" {
+		enc.AddString("cache", c.Cache)
+	}
+	if c.CallerID != "" {
+		enc.AddString("caller_id", c.CallerID)
+	}
+	if c.Plan != "" {
+		enc.AddString("plan", c.Plan)
+	}
 	if c.TTFT > 0 {
 		enc.AddDuration("ttft", c.TTFT)
 	}

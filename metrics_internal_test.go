@@ -1,0 +1,56 @@
+package polygate
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestDashboardUsesRealMetrics checks that every metric the Grafana
+// dashboard queries is one the gateway registers.
+func TestDashboardUsesRealMetrics(t *testing.T) {
+	m, err := newGatewayMetrics(prometheus.NewPedanticRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	descName := regexp.MustCompile(`fqName: "([^"]+)"`)
+	for _, f := range m.fields() {
+		ch := make(chan *prometheus.Desc, 4)
+		switch c := f.(type) {
+		case **prometheus.CounterVec:
+			(*c).Describe(ch)
+		case **prometheus.HistogramVec:
+			(*c).Describe(ch)
+		}
+		close(ch)
+		for d := range ch {
+			if m := descName.FindStringSubmatch(d.String()); m != nil {
+				known[m[1]] = true
+			}
+		}
+	}
+	if len(known) != len(m.fields()) {
+		t.Fatalf("described %d metrics, want %d", len(known), len(m.fields()))
+	}
+	dash, err := os.ReadFile("grafana/polygate-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := regexp.MustCompile(`caddy_ai_gateway_[a-z_]+`).FindAllString(string(dash), -1)
+	if len(used) == 0 {
+		t.Fatal("the dashboard uses no gateway metrics")
+	}
+	for _, name := range used {
+		base := name
+		for _, suffix := range []string{"_bucket", "_count", "_sum"} {
+			base = strings.TrimSuffix(base, suffix)
+		}
+		if !known[base] {
+			t.Errorf("the dashboard queries %s, which the gateway does not register", name)
+		}
+	}
+}
