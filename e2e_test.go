@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -472,5 +473,56 @@ func TestPlaceholders(t *testing.T) {
 	}
 	if resp.Header.Get("X-Model") != "m" || resp.Header.Get("X-Provider") != "up" || resp.Header.Get("X-Upstream-Model") != "upstream-m" {
 		t.Errorf("headers = %v", resp.Header)
+	}
+}
+
+func TestAccessLogFields(t *testing.T) {
+	up := newFakeOpenAI(t)
+	logFile := t.TempDir() + "/access.log"
+	g := startGateway(t, fmt.Sprintf(`	log {
+		output file %s
+		format json
+	}
+	ai_gateway {
+		provider up openai {
+			base_url %s/v1
+		}
+		model m {
+			upstream up upstream-m
+			price 1 2
+		}
+	}`, logFile, up.URL))
+	chatOK(t, g, "m", true)
+	var entry struct {
+		AIGateway struct {
+			Model         string  `json:"model"`
+			Provider      string  `json:"provider"`
+			UpstreamModel string  `json:"upstream_model"`
+			Stream        bool    `json:"stream"`
+			Attempts      int     `json:"attempts"`
+			InputTokens   int     `json:"input_tokens"`
+			OutputTokens  int     `json:"output_tokens"`
+			CostUSD       float64 `json:"cost_usd"`
+		} `json:"ai_gateway"`
+	}
+	var raw []byte
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		raw, _ = os.ReadFile(logFile)
+		if len(raw) > 0 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := json.Unmarshal(raw, &entry); err != nil {
+		t.Fatalf("access log: %v: %s", err, raw)
+	}
+	a := entry.AIGateway
+	if a.Model != "m" || a.Provider != "up" || a.UpstreamModel != "upstream-m" || !a.Stream || a.Attempts != 1 ||
+		a.InputTokens != 12 || a.OutputTokens != 3 || a.CostUSD != (12*1+3*2)/1e6 {
+		t.Errorf("access log fields = %+v", a)
+	}
+	if strings.Contains(string(raw), "sk-client-secret") {
+		t.Errorf("the client's key is in the access log: %s", raw)
 	}
 }
