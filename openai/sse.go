@@ -180,16 +180,39 @@ func trimEOL(b []byte) []byte {
 	return b
 }
 
-// Buffered reports whether a further complete event is already buffered, so
-// it can be read without waiting for the network. Writers use it to coalesce
-// flushes: flush only when nothing more is ready.
+// Buffered reports whether Next can return a further event without waiting
+// for the network: a complete event with a data field is already buffered
+// (events without data, such as comments used as keep-alives, do not
+// count, since Next skips them). Writers use it to coalesce flushes: flush
+// only when nothing more is ready.
 func (er *EventReader) Buffered() bool {
 	n := er.r.Buffered()
 	if n == 0 {
-		return false
+		return len(er.queue) > 0
 	}
 	b, _ := er.r.Peek(n)
-	return bytes.Contains(b, []byte("\n\n")) || bytes.Contains(b, []byte("\r\n\r\n"))
+	hasData := false
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false // an incomplete line
+		}
+		line := b[:i]
+		b = b[i+1:]
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) == 0 {
+			if hasData {
+				return true
+			}
+			continue
+		}
+		if bytes.HasPrefix(line, []byte("data")) && (len(line) == 4 || line[4] == ':') {
+			hasData = true
+		}
+	}
+	return false
 }
 
 // AppendEvent appends a `data:` event carrying data (one line of JSON) to b.
