@@ -17,6 +17,11 @@ import (
 
 	"github.com/polygate/polygate/handlers"
 	"github.com/polygate/polygate/providers"
+
+	// The provider types that ship with Polygate.
+	_ "github.com/polygate/polygate/providers/anthropic"
+	_ "github.com/polygate/polygate/providers/azure"
+	_ "github.com/polygate/polygate/providers/gemini"
 )
 
 func init() {

@@ -1,0 +1,32 @@
+package anthropic
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+// TestCaddyfileSnippet loads testdata/provider.caddyfile the way the
+// ai_gateway directive does: caddyfile.UnmarshalModule positioned on the
+// type token of "provider <name> <type> { … }".
+func TestCaddyfileSnippet(t *testing.T) {
+	src, err := os.ReadFile("testdata/provider.caddyfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := caddyfile.NewTestDispenser(string(src))
+	if !d.Next() || d.Val() != "provider" || !d.NextArg() || !d.NextArg() {
+		t.Fatal("unexpected snippet")
+	}
+	mod, err := caddyfile.UnmarshalModule(d, "http.ai_gateway.providers."+d.Val())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := json.Marshal(mod)
+	const want = `{"api_key":"{env.ANTHROPIC_API_KEY}","version":"2023-06-01","max_tokens":8192,"headers":{"anthropic-beta":"context-1m-2025-08-07"},"timeout":300000000000,"first_byte_timeout":30000000000,"max_idle_conns_per_host":256}`
+	if string(got) != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}

@@ -1,0 +1,275 @@
+// Package gemini is the Polygate provider type `gemini`
+// (http.ai_gateway.providers.gemini): it serves OpenAI chat completions and
+// embeddings with Google's Gemini API (generateContent,
+// streamGenerateContent and batchEmbedContents), translating requests,
+// answers, streams and errors both ways.
+//
+// Caddyfile:
+//
+//	provider <name> gemini {
+//		base_url <url>
+//		api_key <key>
+//		api_version <version>
+//		header <field> <value>
+//		timeout <duration>
+//		first_byte_timeout <duration>
+//		max_idle_conns_per_host <n>
+//	}
+//
+// See README.md for what is translated and what is rejected.
+package gemini
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/polygate/polygate/openai"
+	"github.com/polygate/polygate/providers"
+)
+
+func init() {
+	caddy.RegisterModule(Gemini{})
+}
+
+// Defaults of the gemini provider type.
+const (
+	// DefaultBaseURL is the Gemini API's root, without the version path.
+	DefaultBaseURL = "https://generativelanguage.googleapis.com"
+	// DefaultAPIVersion is the version path of the API.
+	DefaultAPIVersion = "v1beta"
+)
+
+// Gemini is the provider type for Google's Gemini API (Google AI Studio
+// keys). OpenAI chat completion requests are translated into
+// generateContent requests and the answers (whole or streamed) back into
+// chat.completion objects and chat.completion.chunk events; embeddings go
+// through batchEmbedContents.
+type Gemini struct {
+	// BaseURL is the API root without the version path. Default:
+	// https://generativelanguage.googleapis.com. May hold placeholders.
+	BaseURL string `json:"base_url,omitempty"`
+	// APIKey is sent in the x-goog-api-key header, never in the URL. Keep it
+	// a placeholder like {env.GEMINI_API_KEY}: it is resolved when the
+	// config is loaded, so the saved JSON never holds the key.
+	APIKey string `json:"api_key,omitempty"`
+	// APIVersion is the version path of the API. Default: v1beta.
+	APIVersion string `json:"api_version,omitempty"`
+	// Headers are extra headers sent upstream on every request (values may
+	// hold placeholders).
+	Headers map[string]string `json:"headers,omitempty"`
+	// Timeout bounds one upstream call, a whole stream included. Default: 10m.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// FirstByteTimeout bounds the wait for the upstream's response headers.
+	// Default: none (only Timeout applies).
+	FirstByteTimeout caddy.Duration `json:"first_byte_timeout,omitempty"`
+	// MaxIdleConnsPerHost is how many idle connections to keep open to the
+	// upstream. Default: 1024.
+	MaxIdleConnsPerHost int `json:"max_idle_conns_per_host,omitempty"`
+
+	root   string // base + "/" + version
+	header http.Header
+	client providers.Client
+}
+
+// CaddyModule returns the Caddy module information.
+func (Gemini) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.ai_gateway.providers.gemini",
+		New: func() caddy.Module { return new(Gemini) },
+	}
+}
+
+// Provision resolves placeholders and prepares the HTTP client.
+func (p *Gemini) Provision(ctx caddy.Context) error {
+	repl := caddy.NewReplacer()
+	base := strings.TrimRight(repl.ReplaceAll(p.BaseURL, ""), "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	if err := providers.CheckBaseURL(base); err != nil {
+		return err
+	}
+	version := strings.Trim(repl.ReplaceAll(p.APIVersion, ""), "/")
+	if version == "" {
+		version = DefaultAPIVersion
+	}
+	p.root = base + "/" + version
+	p.header = make(http.Header, len(p.Headers)+2)
+	for k, v := range p.Headers {
+		p.header.Set(k, repl.ReplaceAll(v, ""))
+	}
+	if key := repl.ReplaceAll(p.APIKey, ""); key != "" {
+		p.header.Set("X-Goog-Api-Key", key)
+	}
+	p.header.Set("Content-Type", "application/json")
+	name := p.client.Name
+	if name == "" {
+		name = "gemini"
+	}
+	p.client = providers.Client{
+		HTTP:             &http.Client{Transport: providers.NewTransport(p.MaxIdleConnsPerHost)},
+		Timeout:          time.Duration(p.Timeout),
+		FirstByteTimeout: time.Duration(p.FirstByteTimeout),
+		Name:             name,
+		ParseError:       parseError,
+	}
+	return nil
+}
+
+// SetName names the provider in error messages.
+func (p *Gemini) SetName(name string) { p.client.Name = name }
+
+// Cleanup closes idle upstream connections.
+func (p *Gemini) Cleanup() error {
+	if p.client.HTTP != nil {
+		p.client.HTTP.CloseIdleConnections()
+	}
+	return nil
+}
+
+// modelURL returns the URL of a model's method: models/{model}:{method},
+// or tunedModels/{id}:{method} for a tuned model.
+func (p *Gemini) modelURL(model, method string) string {
+	model = strings.TrimPrefix(model, "models/")
+	coll := "models/"
+	if id, ok := strings.CutPrefix(model, "tunedModels/"); ok {
+		coll, model = "tunedModels/", id
+	}
+	return p.root + "/" + coll + url.PathEscape(model) + ":" + method
+}
+
+// ChatCompletions implements providers.Provider.
+func (p *Gemini) ChatCompletions(ctx context.Context, req *providers.Request) (*providers.Response, error) {
+	var in openai.ChatCompletionRequest
+	if err := json.Unmarshal(req.Body, &in); err != nil {
+		return nil, &providers.Error{Err: openai.InvalidRequest("", "parsing the request body: "+err.Error())}
+	}
+	gr, err := p.translateRequest(&in, req.Model)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(gr)
+	if err != nil {
+		return nil, &providers.Error{Err: openai.InvalidRequest("", "encoding the Gemini request: "+err.Error())}
+	}
+	target := p.modelURL(req.Model, "generateContent")
+	if req.Stream {
+		target = p.modelURL(req.Model, "streamGenerateContent") + "?alt=sse"
+	}
+	resp, err := p.post(ctx, target, body, req.Header)
+	if err != nil {
+		return nil, err
+	}
+	if req.Stream {
+		if err := p.client.CheckEventStream(resp); err != nil {
+			return nil, err
+		}
+		return &providers.Response{Stream: newStream(ctx, resp.Body, &p.client, req.Model)}, nil
+	}
+	b, err := p.client.ReadBody(resp)
+	if err != nil {
+		return nil, err
+	}
+	out, err := translateResponse(b, req.Model, time.Now().Unix())
+	if err != nil {
+		return nil, p.client.InvalidResponse(err.Error())
+	}
+	return &providers.Response{Body: out}, nil
+}
+
+func (p *Gemini) post(ctx context.Context, target string, body []byte, clientHeader http.Header) (*http.Response, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, p.client.InvalidResponse(err.Error())
+	}
+	hr.Header = p.header
+	if len(clientHeader) > 0 {
+		hr.Header = p.header.Clone()
+		for k, v := range clientHeader {
+			if hr.Header.Get(k) == "" {
+				hr.Header[k] = v
+			}
+		}
+	}
+	return p.client.Do(ctx, hr)
+}
+
+// UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
+//
+//	provider <name> gemini {
+//		base_url <url>
+//		api_key <key>
+//		api_version <version>
+//		header <field> <value>
+//		timeout <duration>
+//		first_byte_timeout <duration>
+//		max_idle_conns_per_host <n>
+//	}
+func (p *Gemini) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the type name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "base_url":
+			if err := providers.ParseString(d, &p.BaseURL); err != nil {
+				return err
+			}
+			if !strings.Contains(p.BaseURL, "{") {
+				if err := providers.CheckBaseURL(p.BaseURL); err != nil {
+					return d.Err(err.Error())
+				}
+			}
+		case "api_key":
+			if err := providers.ParseString(d, &p.APIKey); err != nil {
+				return err
+			}
+		case "api_version":
+			if err := providers.ParseString(d, &p.APIVersion); err != nil {
+				return err
+			}
+		case "header":
+			var k, v string
+			if !d.Args(&k, &v) {
+				return d.ArgErr()
+			}
+			if p.Headers == nil {
+				p.Headers = make(map[string]string)
+			}
+			p.Headers[k] = v
+		case "timeout":
+			if err := providers.ParseDuration(d, &p.Timeout); err != nil {
+				return err
+			}
+		case "first_byte_timeout":
+			if err := providers.ParseDuration(d, &p.FirstByteTimeout); err != nil {
+				return err
+			}
+		case "max_idle_conns_per_host":
+			if err := providers.ParseInt(d, &p.MaxIdleConnsPerHost); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized subdirective '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ providers.Provider    = (*Gemini)(nil)
+	_ providers.Namer       = (*Gemini)(nil)
+	_ caddy.Provisioner     = (*Gemini)(nil)
+	_ caddy.CleanerUpper    = (*Gemini)(nil)
+	_ caddyfile.Unmarshaler = (*Gemini)(nil)
+)
