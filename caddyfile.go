@@ -3,6 +3,7 @@ package polygate
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -13,6 +14,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/usage"
 )
 
 func init() {
@@ -36,7 +38,17 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		provider <name> <type> {
 //			<type-specific options>
 //		}
+//		guardrail <type> {
+//			<type-specific options>
+//		}
 //		metrics [off|per_key]
+//		accounting off
+//		database <dsn>|sqlite [path]
+//		auth keys|none|identity <placeholder> [plan <placeholder-or-name>]
+//		default_plan <name>
+//		plan <name> {
+//			<limits>
+//		}
 //		model <name> {
 //			upstream <provider> <upstream-model> [weight <n>]
 //			price <input-usd-per-million> <output-usd-per-million>
@@ -125,6 +137,20 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			for _, r := range mrefs {
 				refs = append(refs, upstreamRef{model: m.Name, provider: r.provider, file: r.file, line: r.line})
 			}
+		case "guardrail":
+			var typ string
+			if !d.Args(&typ) {
+				return d.Errf("guardrail: expected a type, e.g. 'guardrail pii'")
+			}
+			id := "http.ai_gateway.guardrails." + typ
+			if _, err := caddy.GetModule(id); err != nil {
+				return d.Errf("guardrail: unknown guardrail type %q", typ)
+			}
+			unm, err := caddyfile.UnmarshalModule(d, id)
+			if err != nil {
+				return fmt.Errorf("guardrail %q: %w", typ, err)
+			}
+			h.GuardrailsRaw = append(h.GuardrailsRaw, caddyconfig.JSONModuleObject(unm, "guardrail", typ, nil))
 		case "metrics":
 			if h.Metrics != nil {
 				return d.Err("metrics already specified")
@@ -140,8 +166,30 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("metrics: unknown option '%s' (want off or per_key)", d.Val())
 				}
 			}
+		case "accounting":
+			if !d.NextArg() || d.Val() != "off" || d.NextArg() {
+				return d.Err("accounting: the only setting is 'accounting off'")
+			}
+			h.DisableAccounting = true
 		default:
-			return d.Errf("unrecognized subdirective '%s'", d.Val())
+			if h.Accounting == nil {
+				h.Accounting = new(usage.Config)
+			}
+			handled, err := h.Accounting.UnmarshalDirective(d)
+			if err != nil {
+				return err
+			}
+			if !handled {
+				return d.Errf("unrecognized subdirective '%s'", d.Val())
+			}
+		}
+	}
+	if h.Accounting != nil && reflect.DeepEqual(*h.Accounting, usage.Config{}) {
+		h.Accounting = nil
+	}
+	if h.Accounting != nil {
+		if err := h.Accounting.Validate(); err != nil {
+			return fmt.Errorf("%s:%d - Error during parsing: %v", d.File(), d.Line(), err)
 		}
 	}
 	for _, r := range refs {

@@ -108,8 +108,11 @@ func writeJSONString(w http.ResponseWriter, s string) {
 
 func (f *fakeOpenAI) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req struct {
-		Model         string `json:"model"`
-		Stream        bool   `json:"stream"`
+		Model    string `json:"model"`
+		Messages []struct {
+			Content any `json:"content"`
+		} `json:"messages"`
+		Stream        bool `json:"stream"`
 		StreamOptions *struct {
 			IncludeUsage bool `json:"include_usage"`
 		} `json:"stream_options"`
@@ -140,6 +143,15 @@ func (f *fakeOpenAI) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 		}
 	}
 	tools := strings.HasPrefix(req.Model, "tools")
+	if req.Model == "echo" {
+		// Answers with the last message's text, streamed 3 bytes a chunk.
+		text := ""
+		if n := len(req.Messages); n > 0 {
+			text, _ = req.Messages[n-1].Content.(string)
+		}
+		f.echo(w, req.Model, text, req.Stream, req.StreamOptions != nil && req.StreamOptions.IncludeUsage)
+		return
+	}
 	if !req.Stream {
 		message := `{"role":"assistant","content":"Hello world"}`
 		finish := "stop"
@@ -193,4 +205,31 @@ func (f *fakeOpenAI) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 		send(fmt.Sprintf(`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":%q,"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":3,"total_tokens":15}}`, req.Model))
 	}
 	send("[DONE]")
+}
+
+func (f *fakeOpenAI) echo(w http.ResponseWriter, model, text string, stream, usage bool) {
+	quoted, _ := json.Marshal(text)
+	if !stream {
+		writeJSONString(w, fmt.Sprintf(`{"id":"chatcmpl-e","object":"chat.completion","created":1700000000,"model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":%s},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}`, model, quoted))
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	send := func(delta, finish string) {
+		fin := "null"
+		if finish != "" {
+			fin = `"` + finish + `"`
+		}
+		fmt.Fprintf(w, "data: {\"id\":\"chatcmpl-e\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":%q,\"choices\":[{\"index\":0,\"delta\":%s,\"finish_reason\":%s}]}\n\n", model, delta, fin)
+		w.(http.Flusher).Flush()
+	}
+	send(`{"role":"assistant","content":""}`, "")
+	for i := 0; i < len(text); i += 3 {
+		part, _ := json.Marshal(text[i:min(i+3, len(text))])
+		send(`{"content":`+string(part)+`}`, "")
+	}
+	send(`{}`, "stop")
+	if usage {
+		fmt.Fprintf(w, "data: {\"id\":\"chatcmpl-e\",\"object\":\"chat.completion.chunk\",\"created\":1700000000,\"model\":%q,\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}\n\n", model)
+	}
+	_, _ = io.WriteString(w, "data: [DONE]\n\n")
 }

@@ -59,6 +59,23 @@ func freePort(t *testing.T) int {
 func startGateway(t *testing.T, site string) *gateway {
 	t.Helper()
 	port, adminPort := freePort(t), freePort(t)
+	g := &gateway{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), Admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
+	loadConfig(t, port, adminPort, site)
+	t.Cleanup(func() { _ = caddy.Stop() })
+	return g
+}
+
+// reloadSamePort loads site again on g's ports, as `caddy reload` does.
+func reloadSamePort(t *testing.T, g *gateway, site string) {
+	t.Helper()
+	var port, adminPort int
+	fmt.Sscanf(g.URL, "http://127.0.0.1:%d", &port)
+	fmt.Sscanf(g.Admin, "http://127.0.0.1:%d", &adminPort)
+	loadConfig(t, port, adminPort, site)
+}
+
+func loadConfig(t *testing.T, port, adminPort int, site string) {
+	t.Helper()
 	cf := fmt.Sprintf(`{
 	admin 127.0.0.1:%d
 	auto_https off
@@ -73,8 +90,6 @@ func startGateway(t *testing.T, site string) *gateway {
 	if err := caddy.Load(cfgJSON, true); err != nil {
 		t.Fatalf("loading config: %v\n%s", err, cf)
 	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	return &gateway{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), Admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
 }
 
 func adaptCaddyfile(t *testing.T, cf string) []byte {

@@ -182,6 +182,9 @@ func (m *gatewayMetrics) observe(c *handlers.Call, model string, perKey bool) {
 
 // observeCaller records what is not tied to an upstream.
 func (m *gatewayMetrics) observeCaller(c *handlers.Call, perKey bool) {
+	for _, v := range c.Guardrails {
+		m.guardrailActions.WithLabelValues(v.Guardrail, v.Action, v.Category, v.Stage.String()).Inc()
+	}
 	if c.QuotaLimit != "" {
 		m.quotaRejections.WithLabelValues(c.Plan, c.QuotaLimit).Inc()
 	}

@@ -15,8 +15,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/handlers"
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/usage"
 
 	// The provider types that ship with Polygate.
 	_ "github.com/polygate/polygate/providers/anthropic"
@@ -61,6 +63,15 @@ type Handler struct {
 	ProvidersRaw map[string]json.RawMessage `json:"providers,omitempty" caddy:"namespace=http.ai_gateway.providers inline_key=type"`
 	// Models are the public models, in the order GET /models lists them.
 	Models []*Model `json:"models,omitempty"`
+	// GuardrailsRaw are the guardrails, run in this order; the "guardrail"
+	// key names the module (http.ai_gateway.guardrails.<name>).
+	GuardrailsRaw []json.RawMessage `json:"guardrails,omitempty" caddy:"namespace=http.ai_gateway.guardrails inline_key=guardrail"`
+	// Accounting configures callers, plans and quotas, and where usage is
+	// recorded. Default: no authentication, no limits, and every request
+	// recorded in a SQLite file in Caddy's data directory.
+	Accounting *usage.Config `json:"accounting,omitempty"`
+	// DisableAccounting turns identification, quotas and usage records off.
+	DisableAccounting bool `json:"disable_accounting,omitempty"`
 	// Metrics configures the Prometheus metrics (prefix caddy_ai_gateway_,
 	// in Caddy's registry, shown at Caddy's /metrics). Default: on,
 	// without per-caller labels.
@@ -69,6 +80,8 @@ type Handler struct {
 	providers     map[string]providers.Provider
 	providerNames map[string]bool // kept: loading clears ProvidersRaw
 	models        map[string]*Model
+	guardrails    []guardrails.Guardrail
+	usage         *usage.Service
 	metrics       *gatewayMetrics
 	gateway       *handlers.Gateway
 	basePath      string
@@ -155,6 +168,23 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			h.providers[name] = p
 		}
 	}
+	var chain *guardrails.Chain
+	if len(h.GuardrailsRaw) > 0 {
+		mods, err := ctx.LoadModule(h, "GuardrailsRaw")
+		if err != nil {
+			return fmt.Errorf("loading guardrails: %v", err)
+		}
+		var gs []guardrails.Guardrail
+		for i, mod := range mods.([]any) {
+			gr, ok := mod.(guardrails.Guardrail)
+			if !ok {
+				return fmt.Errorf("loading guardrail %d: module %T is not a guardrail", i, mod)
+			}
+			gs = append(gs, gr)
+		}
+		chain = guardrails.NewChain(gs)
+		h.guardrails = gs
+	}
 	routes, order := h.buildRoutes()
 	h.gateway = &handlers.Gateway{
 		Routes:          routes,
@@ -163,6 +193,28 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		DefaultProvider: h.DefaultProvider,
 		MaxRequestBody:  h.MaxRequestBody,
 		Logger:          h.logger,
+		Guardrails:      chain,
+	}
+	if !h.DisableAccounting {
+		cfg := h.Accounting
+		if cfg == nil {
+			cfg = new(usage.Config)
+		}
+		svc, err := usage.Open(ctx, cfg)
+		if err != nil {
+			return fmt.Errorf("opening usage accounting: %v", err)
+		}
+		h.usage = svc
+		acc := &handlers.Accounting{Service: svc, DefaultPlan: cfg.DefaultPlan}
+		if cfg.Auth != nil {
+			acc.Identity, acc.Plan = cfg.Auth.Identity, cfg.Auth.Plan
+		}
+		h.gateway.Accounting = acc
+	}
+	for _, gr := range h.guardrails {
+		if s, ok := gr.(guardrails.ModelCallerSetter); ok {
+			s.SetModelCaller(h.gateway.ModelCaller())
+		}
 	}
 	h.gateway.Prepare(order, time.Now())
 	h.models = make(map[string]*Model, len(h.Models))
@@ -274,8 +326,13 @@ func (h *Handler) checkConfig() error {
 // Validate checks the configuration.
 func (h *Handler) Validate() error { return h.checkConfig() }
 
-// Cleanup releases the providers' idle connections.
+// Cleanup releases the shared accounting engine; the last config using a
+// database flushes its records (or spills them) and closes it. Providers
+// and guardrails are cleaned up by Caddy.
 func (h *Handler) Cleanup() error {
+	if h.usage != nil {
+		return h.usage.Release()
+	}
 	return nil
 }
 

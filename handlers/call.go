@@ -7,7 +7,9 @@ import (
 	"github.com/tidwall/gjson"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/usage"
 )
 
 // Call is the record of one gateway request, filled in as it flows and
@@ -41,6 +43,8 @@ type Call struct {
 	Plan     string
 	// QuotaLimit names the plan limit that rejected the request, if any.
 	QuotaLimit string
+	// Guardrails are the verdicts of the guardrails that fired.
+	Guardrails []guardrails.Verdict
 	// Token counts, as the upstream reported them.
 	InputTokens  int64
 	OutputTokens int64
@@ -51,7 +55,10 @@ type Call struct {
 	TTFT     time.Duration
 	Duration time.Duration
 
-	price providers.Price
+	price          providers.Price
+	caller         *usage.Caller
+	reservation    *usage.Reservation
+	estimatedInput int64
 }
 
 func newCall(endpoint string) *Call {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
 )
@@ -21,7 +22,8 @@ type chatRequest struct {
 	body      []byte
 	model     gjson.Result // its Index is an offset into body
 	stream    bool
-	wantUsage bool // the client asked for the usage chunk
+	wantUsage bool  // the client asked for the usage chunk
+	maxTokens int64 // max_completion_tokens or max_tokens; 0 if absent
 }
 
 func parseChat(body []byte) (*chatRequest, *openai.Error) {
@@ -41,6 +43,12 @@ func parseChat(body []byte) (*chatRequest, *openai.Error) {
 			req.stream = v.Type == gjson.True
 		case "stream_options":
 			req.wantUsage = v.Get("include_usage").Type == gjson.True
+		case "max_completion_tokens":
+			req.maxTokens = v.Int()
+		case "max_tokens":
+			if req.maxTokens == 0 {
+				req.maxTokens = v.Int()
+			}
 		}
 		return true
 	})
@@ -63,6 +71,9 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, http.MethodPost)
 		return
 	}
+	if !g.identify(w, r, c) {
+		return
+	}
 	body, oe := g.readBody(r)
 	if oe != nil {
 		c.Status = writeError(w, r, oe)
@@ -78,6 +89,16 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) {
 	if route == nil {
 		setPlaceholders(r, requestInfo{model: c.Model})
 		c.Status = writeError(w, r, modelNotFound(c.Model))
+		return
+	}
+
+	if body, ok := g.checkInput(w, r, c, "chat/completions", req.body); !ok {
+		return
+	} else if len(body) != len(req.body) || &body[0] != &req.body[0] {
+		req.body, req.model = body, relocateModel(body)
+	}
+	c.price = route.Price
+	if !g.reserve(w, r, c, req.maxTokens, func() []string { return messageTexts(req.body) }) {
 		return
 	}
 
@@ -109,7 +130,13 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) {
 		g.serveStream(w, r, c, req, resp.Stream, first, eof)
 		return
 	}
-	writeJSON(w, resp.Body)
+	out := resp.Body
+	if g.Guardrails.HasOutput() {
+		var verdicts []guardrails.Verdict
+		out, verdicts = g.Guardrails.CheckResponse(r.Context(), out)
+		c.addVerdicts(w, verdicts)
+	}
+	writeJSON(w, out)
 	c.readUsage(gjson.GetBytes(resp.Body, "usage"))
 }
 
@@ -140,6 +167,33 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	buf := make([]byte, 0, 1024)
+	var output []byte // the text sent, counted if the usage chunk never comes
+	counting := g.Accounting != nil
+	defer func() {
+		if counting {
+			c.estimateCutStream(output)
+		}
+	}()
+	var filter *guardrails.StreamFilter
+	if g.Guardrails.HasOutput() {
+		filter = g.Guardrails.NewStream(r.Context())
+		defer func() { c.addVerdicts(nil, filter.Verdicts()) }()
+	}
+	// write sends one event; false when the client is gone.
+	write := func(data []byte) bool {
+		if c.TTFT == 0 {
+			c.TTFT = time.Since(c.Start)
+		}
+		if counting {
+			output = append(output, gjson.GetBytes(data, "choices.0.delta.content").Str...)
+		}
+		buf = openai.AppendEvent(buf[:0], data)
+		if _, err := w.Write(buf); err != nil {
+			c.Status = 499
+			return false
+		}
+		return true
+	}
 	for !eof {
 		send := true
 		if bytes.Contains(data, usageMarker) {
@@ -149,15 +203,18 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 				send = false // we asked for it; the client did not
 			}
 		}
-		if send {
-			if c.TTFT == 0 {
-				c.TTFT = time.Since(c.Start)
+		if send && filter != nil {
+			out, blocked := filter.Process(data)
+			for _, chunk := range out {
+				if !write(chunk) {
+					return
+				}
 			}
-			buf = openai.AppendEvent(buf[:0], data)
-			if _, err := w.Write(buf); err != nil {
-				c.Status = 499
-				return
+			if blocked {
+				break
 			}
+		} else if send && !write(data) {
+			return
 		}
 		if !stream.Buffered() {
 			if err := rc.Flush(); err != nil {
@@ -168,6 +225,14 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 		var err error
 		data, err = stream.Next()
 		if err == io.EOF {
+			if filter != nil {
+				out, _ := filter.Finish()
+				for _, chunk := range out {
+					if !write(chunk) {
+						return
+					}
+				}
+			}
 			break
 		}
 		if err != nil {
@@ -194,6 +259,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 // finish completes the call record and hands it on.
 func (g *Gateway) finish(r *http.Request, c *Call) {
 	c.Duration = time.Since(c.Start)
+	g.settle(c)
 	logFields(r, c)
 	if g.Done != nil {
 		g.Done(r, c)

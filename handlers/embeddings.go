@@ -18,6 +18,9 @@ func (g *Gateway) ServeEmbeddings(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, http.MethodPost)
 		return
 	}
+	if !g.identify(w, r, c) {
+		return
+	}
 	body, oe := g.readBody(r)
 	if oe != nil {
 		c.Status = writeError(w, r, oe)
@@ -43,6 +46,15 @@ func (g *Gateway) ServeEmbeddings(w http.ResponseWriter, r *http.Request) {
 	if route == nil {
 		setPlaceholders(r, requestInfo{model: c.Model})
 		c.Status = writeError(w, r, modelNotFound(c.Model))
+		return
+	}
+	if checked, ok := g.checkInput(w, r, c, "embeddings", body); !ok {
+		return
+	} else if len(checked) != len(body) || &checked[0] != &body[0] {
+		body, model = checked, relocateModel(checked)
+	}
+	c.price = route.Price
+	if !g.reserve(w, r, c, 0, func() []string { return inputTexts(body) }) {
 		return
 	}
 	resp, err := g.attempt(r.Context(), c, route, body, model, func(up *providers.Upstream, body []byte) (*providers.Response, error) {

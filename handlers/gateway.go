@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
 )
@@ -56,6 +57,11 @@ type Gateway struct {
 	MaxRequestBody int64
 	// Logger logs at debug level on the hot path.
 	Logger *zap.Logger
+	// Accounting identifies callers, enforces plans and records usage;
+	// nil means off.
+	Accounting *Accounting
+	// Guardrails check input and output; nil means none.
+	Guardrails *guardrails.Chain
 	// Done, if set, is called with every finished call (metrics,
 	// accounting). It must not block.
 	Done func(r *http.Request, c *Call)

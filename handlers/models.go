@@ -13,6 +13,9 @@ func (g *Gateway) ServeModels(w http.ResponseWriter, r *http.Request, id string)
 		methodNotAllowed(w, r, "GET, HEAD")
 		return
 	}
+	if !g.identify(w, r, newCall("models")) {
+		return
+	}
 	if id == "" {
 		writeJSON(w, g.modelList)
 		return

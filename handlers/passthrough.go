@@ -35,6 +35,9 @@ var (
 func (g *Gateway) ServePassthrough(w http.ResponseWriter, r *http.Request, path string) {
 	c := newCall(path)
 	defer g.finish(r, c)
+	if !g.identify(w, r, c) {
+		return
+	}
 	var body []byte
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		var oe *openai.Error
@@ -59,6 +62,10 @@ func (g *Gateway) ServePassthrough(w http.ResponseWriter, r *http.Request, path 
 	default:
 		c.Status = writeError(w, r, &openai.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Param: "model",
 			Message: "cannot route " + r.Method + " " + r.URL.Path + ": the request names no model and the gateway has no default_provider"})
+		return
+	}
+	c.price = route.Price
+	if !g.reserve(w, r, c, 0, func() []string { return nil }) {
 		return
 	}
 	header := r.Header.Clone()

@@ -63,3 +63,16 @@ func SetModel(body []byte, res gjson.Result, quoted []byte) []byte {
 	out = append(out, quoted...)
 	return append(out, body[res.Index+len(res.Raw):]...)
 }
+
+// WithStreamOff returns body with "stream" false, for internal calls that
+// need a whole answer; body itself when it does not ask for a stream.
+func WithStreamOff(body []byte) []byte {
+	if !gjson.GetBytes(body, "stream").Bool() {
+		return body
+	}
+	out, err := sjson.SetBytes(body, "stream", false)
+	if err != nil {
+		return body
+	}
+	return out
+}

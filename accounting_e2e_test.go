@@ -1,0 +1,377 @@
+package polygate_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/lib/pq"
+	openaigo "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+// forEachDatabase runs fn with the `database` setting of a fresh SQLite
+// file and, when POLYGATE_TEST_POSTGRES is set, of a fresh PostgreSQL
+// schema.
+func forEachDatabase(t *testing.T, fn func(t *testing.T, db string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, "sqlite "+filepath.Join(t.TempDir(), "usage.db")) })
+	t.Run("postgres", func(t *testing.T) {
+		base := os.Getenv("POLYGATE_TEST_POSTGRES")
+		if base == "" {
+			t.Skip("POLYGATE_TEST_POSTGRES not set (eval \"$(bash .ci/postgres.sh)\")")
+		}
+		b := make([]byte, 5)
+		_, _ = rand.Read(b)
+		schema := "e2e_" + hex.EncodeToString(b)
+		admin, err := sql.Open("postgres", base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_, _ = admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+			admin.Close()
+		})
+		u, _ := url.Parse(base)
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		fn(t, u.String())
+	})
+}
+
+func accountingSite(up, db string) string {
+	return fmt.Sprintf(`	ai_gateway {
+		database %s
+		auth keys
+		default_plan free
+		plan free {
+			requests_per_minute 3
+			models gpt-4o-mini
+		}
+		plan pro {
+			requests_per_minute 1000
+			tokens_per_day 2000000
+			budget_per_month 25
+		}
+		provider up openai {
+			base_url %s/v1
+		}
+		model gpt-4o-mini {
+			upstream up gpt-4o-mini
+			price 0.15 0.60
+		}
+		model echo {
+			upstream up echo
+			price 1 2
+		}
+		model hang {
+			upstream up hang-stream
+		}
+	}`, db, up)
+}
+
+// adminJSON calls the admin API.
+func (g *gateway) adminJSON(method, path string, body any, out any) int {
+	g.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = strings.NewReader(string(b))
+	}
+	req, _ := http.NewRequest(method, g.Admin+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			g.t.Fatalf("%s %s: %v: %s", method, path, err, data)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (g *gateway) createKey(plan string) (id, key string) {
+	g.t.Helper()
+	// The database is migrated in the background: 503 until it is ready.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var created struct {
+			ID, Key string
+			Error   any
+		}
+		status := g.adminJSON("POST", "/ai_gateway/keys", map[string]any{"name": "test-" + plan, "plan": plan}, &created)
+		if status == 201 {
+			return created.ID, created.Key
+		}
+		if status != 503 || time.Now().After(deadline) {
+			g.t.Fatalf("creating key: status %d: %v", status, created.Error)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type usageRow struct {
+	Group        string  `json:"group"`
+	Requests     int64   `json:"requests"`
+	InputTokens  int64   `json:"input_tokens"`
+	OutputTokens int64   `json:"output_tokens"`
+	CostUSD      float64 `json:"cost_usd"`
+}
+
+// usageBy polls the usage report until cond holds for it.
+func (g *gateway) usageBy(groupBy string, cond func(map[string]usageRow) bool) map[string]usageRow {
+	g.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var report struct{ Rows []usageRow }
+		g.adminJSON("GET", "/ai_gateway/usage?group_by="+groupBy, nil, &report)
+		rows := map[string]usageRow{}
+		for _, r := range report.Rows {
+			rows[r.Group] = r
+		}
+		if cond(rows) || time.Now().After(deadline) {
+			return rows
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestVirtualKeys(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, db string) {
+		up := newFakeOpenAI(t)
+		g := startGateway(t, accountingSite(up.URL, db))
+		id, key := g.createKey("pro")
+		if !strings.HasPrefix(key, "sk-") {
+			t.Fatalf("key = %q", key)
+		}
+		client := g.client(option.WithAPIKey(key))
+		chat := func(c openaigo.Client) error {
+			_, err := c.Chat.Completions.New(context.Background(), openaigo.ChatCompletionNewParams{
+				Model:    "gpt-4o-mini",
+				Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("hi")},
+			})
+			return err
+		}
+		if err := chat(client); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(fmt.Sprint(up.last().Header), key) {
+			t.Error("the virtual key reached the upstream")
+		}
+		// Missing, malformed and unknown keys get the same 401.
+		var bodies []string
+		for _, auth := range []string{"", "Basic abc", "Bearer sk-pg-unknownkeyunknownkeyunknownkey12", "Bearer " + key + "x"} {
+			req, _ := http.NewRequest("POST", g.URL+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o-mini","messages":[]}`))
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			expectError(t, resp, string(b), 401, "invalid_request_error", "invalid_api_key")
+			bodies = append(bodies, string(b))
+		}
+		for _, b := range bodies[1:] {
+			if b != bodies[0] {
+				t.Errorf("401 bodies differ: %s vs %s", b, bodies[0])
+			}
+		}
+		// Revocation is honoured within seconds.
+		if status := g.adminJSON("DELETE", "/ai_gateway/keys/"+id, nil, nil); status != 200 {
+			t.Fatalf("revoke: %d", status)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			err := chat(client)
+			var apiErr *openaigo.Error
+			if errors.As(err, &apiErr) && apiErr.StatusCode == 401 && apiErr.Code == "invalid_api_key" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("revoked key still works: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
+}
+
+func TestPlanLimits(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, db string) {
+		up := newFakeOpenAI(t)
+		g := startGateway(t, accountingSite(up.URL, db))
+		_, key := g.createKey("free")
+		do := func(model string) (*http.Response, string) {
+			req, _ := http.NewRequest("POST", g.URL+"/v1/chat/completions", strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`))
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp, string(b)
+		}
+		// A model outside the plan: 403, provider not called.
+		before := up.count()
+		resp, body := do("echo")
+		expectError(t, resp, body, 403, "", "model_not_allowed")
+		if up.count() != before {
+			t.Error("the provider was called for a model outside the plan")
+		}
+		for i := 0; i < 3; i++ {
+			resp, body := do("gpt-4o-mini")
+			if resp.StatusCode != 200 {
+				t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+			}
+			if got := resp.Header.Get("X-Ratelimit-Remaining-Requests"); got != strconv.Itoa(2-i) {
+				t.Errorf("request %d: x-ratelimit-remaining-requests = %q", i, got)
+			}
+			if resp.Header.Get("X-Ratelimit-Limit-Requests") != "3" || resp.Header.Get("X-Ratelimit-Reset-Requests") == "" {
+				t.Errorf("rate-limit headers = %v", resp.Header)
+			}
+		}
+		resp, body = do("gpt-4o-mini")
+		expectError(t, resp, body, 429, "", "rate_limit_exceeded")
+		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
+			t.Errorf("Retry-After = %q", resp.Header.Get("Retry-After"))
+		}
+	})
+}
+
+// TestAccountingExact checks that non-streamed and streamed calls are
+// recorded with the upstream's usage and the model's price, that the
+// usage chunk the gateway asked for is hidden from clients that did not,
+// and that a stream cut off without usage is counted with the tokenizer.
+func TestAccountingExact(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, db string) {
+		up := newFakeOpenAI(t)
+		g := startGateway(t, accountingSite(up.URL, db))
+		_, key := g.createKey("pro")
+		client := g.client(option.WithAPIKey(key))
+		params := openaigo.ChatCompletionNewParams{
+			Model:    "echo",
+			Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("count me exactly")},
+		}
+		if _, err := client.Chat.Completions.New(context.Background(), params); err != nil {
+			t.Fatal(err)
+		}
+		s := client.Chat.Completions.NewStreaming(context.Background(), params)
+		for s.Next() {
+			if s.Current().Usage.TotalTokens != 0 {
+				t.Error("the client saw a usage chunk it did not ask for")
+			}
+		}
+		if err := s.Err(); err != nil {
+			t.Fatal(err)
+		}
+		// The echo upstream reports 5 input and 7 output tokens per call.
+		rows := g.usageBy("model", func(r map[string]usageRow) bool { return r["echo"].Requests == 2 })
+		want := 2 * (5*1.0 + 7*2.0) / 1e6
+		if r := rows["echo"]; r.Requests != 2 || r.InputTokens != 10 || r.OutputTokens != 14 || r.CostUSD < want-1e-12 || r.CostUSD > want+1e-12 {
+			t.Errorf("usage = %+v, want 2 requests, 10/14 tokens, $%g", r, want)
+		}
+
+		// A stream the client abandons before any usage arrives is still
+		// recorded, its output counted with the tokenizer.
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, "POST", g.URL+"/v1/chat/completions", strings.NewReader(`{"model":"hang","stream":true,"messages":[{"role":"user","content":"hello there"}]}`))
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 32)
+		_, _ = resp.Body.Read(buf)
+		cancel()
+		resp.Body.Close()
+		rows = g.usageBy("model", func(r map[string]usageRow) bool { return r["hang"].Requests == 1 })
+		if r := rows["hang"]; r.Requests != 1 || r.OutputTokens < 1 {
+			t.Errorf("cut-off stream usage = %+v, want 1 request with the sent output counted", r)
+		}
+	})
+}
+
+// TestReloadUnderLoadLosesNothing reloads the config while requests are
+// in flight: every answered request (429s of the plan included) must be
+// recorded exactly once; a request cut off by the reload may be recorded
+// (the gateway served it) but nothing more.
+func TestReloadUnderLoadLosesNothing(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, db string) {
+		up := newFakeOpenAI(t)
+		site := accountingSite(up.URL, db)
+		g := startGateway(t, site)
+		_, key := g.createKey("pro")
+		var answered, cut atomic.Int64
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		port := strings.TrimPrefix(g.URL, "http://127.0.0.1:")
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					req, _ := http.NewRequest("POST", "http://127.0.0.1:"+port+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+					req.Header.Set("Authorization", "Bearer "+key)
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						cut.Add(1) // the old server may close the connection
+						continue
+					}
+					b, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if err != nil || resp.StatusCode == 200 && !strings.HasSuffix(string(b), "data: [DONE]\n\n") {
+						cut.Add(1)
+						continue
+					}
+					answered.Add(1)
+				}
+			}()
+		}
+		for i := 0; i < 3; i++ {
+			time.Sleep(300 * time.Millisecond)
+			reloadSamePort(t, g, site)
+		}
+		time.Sleep(300 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		n, c := answered.Load(), cut.Load()
+		if n < 10 {
+			t.Fatalf("only %d requests were answered", n)
+		}
+		rows := g.usageBy("model", func(r map[string]usageRow) bool { return r["gpt-4o-mini"].Requests >= n })
+		if got := rows["gpt-4o-mini"].Requests; got < n || got > n+c {
+			t.Errorf("recorded %d requests; %d were answered and %d cut off", got, n, c)
+		}
+		t.Logf("%d answered, %d cut off by reloads, %d recorded", n, c, rows["gpt-4o-mini"].Requests)
+	})
+}

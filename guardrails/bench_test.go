@@ -1,0 +1,54 @@
+package guardrails
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+const benchProse = "The quarterly report shows revenue growth of 12 percent, driven by strong demand in the " +
+	"European market. Our team met on Tuesday to review the roadmap, and we agreed to prioritize the " +
+	"onboarding flow, the billing page and the new search feature. Please summarize the main risks " +
+	"and suggest three concrete next steps for the product team, keeping the answer short. "
+
+func benchChain(b *testing.B, on ...string) *Chain {
+	return NewChain([]Guardrail{
+		newPII(b, "redact", on),
+		newRegex(b, "block", on, `(?i)ignore (all )?previous instructions`, `(?i)\bsystem prompt\b`),
+	})
+}
+
+func BenchmarkCheckRequest1KB(b *testing.B) {
+	chain := benchChain(b, "input")
+	body, _ := json.Marshal(map[string]any{"model": "gpt-4o", "messages": []any{
+		map[string]any{"role": "system", "content": "You are a helpful assistant."},
+		map[string]any{"role": "user", "content": strings.Repeat(benchProse, 3)},
+	}})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		chain.CheckRequest(context.Background(), EndpointChat, "gpt-4o", body)
+	}
+}
+
+func BenchmarkStreamChunk(b *testing.B) {
+	chain := benchChain(b, "output")
+	words := strings.Fields(strings.Repeat(benchProse, 2))
+	chunks := make([][]byte, len(words))
+	for i, w := range words {
+		chunks[i] = chunkJSON(0, strp(" "+w), "")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		f := chain.NewStream(context.Background())
+		for _, c := range chunks {
+			f.Process(c)
+		}
+		f.Finish()
+		n += len(chunks)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/chunk")
+}

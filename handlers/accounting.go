@@ -1,0 +1,242 @@
+package handlers
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/tidwall/gjson"
+
+	"github.com/polygate/polygate/openai"
+	"github.com/polygate/polygate/usage"
+	"github.com/polygate/polygate/usage/tokens"
+)
+
+// Accounting is how the gateway identifies callers, enforces their plans
+// and records usage.
+type Accounting struct {
+	// Service keeps keys, plans, counters and records.
+	Service *usage.Service
+	// Identity and Plan are placeholders resolved per request in identity
+	// mode (e.g. {http.auth.user.id}); Plan may also be a plain name.
+	Identity string
+	Plan     string
+	// DefaultPlan is the plan of callers that carry none.
+	DefaultPlan string
+}
+
+// invalidKey is the one answer to every missing, malformed, unknown,
+// revoked or expired key.
+var invalidKey = &openai.Error{
+	Status:  http.StatusUnauthorized,
+	Type:    openai.TypeInvalidRequest,
+	Code:    "invalid_api_key",
+	Message: "Incorrect API key provided. You can find your API key with the gateway's operator.",
+}
+
+// identify works out who is calling; false means the client was answered.
+func (g *Gateway) identify(w http.ResponseWriter, r *http.Request, c *Call) bool {
+	a := g.Accounting
+	if a == nil {
+		return true
+	}
+	var caller usage.Caller
+	var err error
+	switch a.Service.AuthMode() {
+	case usage.AuthKeys:
+		caller, err = a.Service.Authenticate(r.Header.Get("Authorization"))
+	case usage.AuthIdentity:
+		repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		id, plan := a.Identity, a.Plan
+		if repl != nil {
+			id, plan = repl.ReplaceAll(id, ""), repl.ReplaceAll(plan, "")
+		}
+		caller, err = a.Service.Identify(id, plan)
+	default:
+		ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+		if ip == "" {
+			ip = r.RemoteAddr
+		}
+		caller = a.Service.Anonymous(ip)
+	}
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ai_gateway"`)
+		c.Status = writeError(w, r, invalidKey)
+		return false
+	}
+	c.caller = &caller
+	c.CallerID, c.KeyID = caller.ID, caller.KeyID
+	c.Plan = caller.Plan
+	if c.Plan == "" {
+		c.Plan = a.DefaultPlan
+	}
+	return true
+}
+
+// reserve checks the caller's plan and reserves the request's estimated
+// tokens and cost; false means the client was answered (403 or 429).
+// texts returns the prompt's texts, counted only when a limit needs them.
+func (g *Gateway) reserve(w http.ResponseWriter, r *http.Request, c *Call, maxTokens int64, texts func() []string) bool {
+	a := g.Accounting
+	if a == nil || c.caller == nil {
+		return true
+	}
+	if lerr := a.Service.Allowed(*c.caller, c.Model); lerr != nil {
+		return g.refuse(w, r, c, lerr)
+	}
+	est := usage.Estimate{MaxOutputTokens: maxTokens, InputPricePerM: c.price.Input, OutputPricePerM: c.price.Output}
+	if g.countsTokens(c) {
+		est.InputTokens = int64(tokens.Messages(c.Model, texts()...))
+	}
+	res, lerr := a.Service.Reserve(*c.caller, c.Model, est)
+	if lerr != nil {
+		return g.refuse(w, r, c, lerr)
+	}
+	c.reservation = res
+	c.estimatedInput = est.InputTokens
+	limits := res.RateLimits()
+	limits.SetHeaders(w.Header())
+	return true
+}
+
+// countsTokens reports whether the caller's plan limits tokens or money,
+// so the prompt must be counted before the call.
+func (g *Gateway) countsTokens(c *Call) bool {
+	if c.caller.BudgetUSD > 0 {
+		return true
+	}
+	p := g.Accounting.Service.Plan(c.Plan)
+	return p != nil && (p.TokensPerMinute > 0 || p.TokensPerDay > 0 || p.BudgetPerDay > 0 || p.BudgetPerMonth > 0)
+}
+
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, c *Call, lerr *usage.LimitError) bool {
+	c.QuotaLimit = lerr.Limit
+	lerr.RateLimits.SetHeaders(w.Header())
+	if lerr.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(max(lerr.RetryAfter, 1)))
+	}
+	typ := lerr.Type
+	if typ == "" {
+		typ = openai.TypeRateLimit
+	}
+	c.Status = writeError(w, r, &openai.Error{Status: lerr.StatusCode, Type: typ, Code: lerr.Code, Message: lerr.Message})
+	return false
+}
+
+// settle hands the finished call to accounting.
+func (g *Gateway) settle(c *Call) {
+	a := g.Accounting
+	if a == nil || c.caller == nil {
+		return
+	}
+	rec := usage.Record{
+		Time:          c.Start,
+		Model:         c.Model,
+		Provider:      c.Provider,
+		UpstreamModel: c.UpstreamModel,
+		InputTokens:   c.InputTokens,
+		OutputTokens:  c.OutputTokens,
+		CachedTokens:  c.CachedTokens,
+		CostUSD:       c.Cost,
+		LatencyMS:     c.Duration.Milliseconds(),
+		TTFTMS:        c.TTFT.Milliseconds(),
+		Status:        c.Status,
+		CacheHit:      c.Cache == "HIT",
+		Attempts:      c.Attempts,
+		Streamed:      c.Stream,
+	}
+	if len(c.Guardrails) > 0 {
+		if b, err := json.Marshal(verdictsJSON(c)); err == nil {
+			rec.Guardrails = string(b)
+		}
+	}
+	if c.reservation != nil {
+		c.reservation.Settle(rec)
+		return
+	}
+	a.Service.Record(*c.caller, rec)
+}
+
+type verdictJSON struct {
+	Guardrail string `json:"guardrail"`
+	Action    string `json:"action"`
+	Category  string `json:"category"`
+	Stage     string `json:"stage"`
+	Location  string `json:"location,omitempty"`
+}
+
+func verdictsJSON(c *Call) []verdictJSON {
+	out := make([]verdictJSON, len(c.Guardrails))
+	for i, v := range c.Guardrails {
+		out[i] = verdictJSON{v.Guardrail, v.Action, v.Category, v.Stage.String(), v.Location}
+	}
+	return out
+}
+
+// estimateCutStream fills in the usage of a stream that ended without its
+// usage chunk: the prompt as estimated, the output counted with the
+// tokenizer from the text that was sent.
+func (c *Call) estimateCutStream(output []byte) {
+	if c.InputTokens > 0 || c.OutputTokens > 0 {
+		return
+	}
+	c.InputTokens = c.estimatedInput
+	if len(output) > 0 {
+		c.OutputTokens = int64(tokens.Count(c.Model, string(output)))
+	}
+	c.Cost = c.price.Cost(c.InputTokens, c.OutputTokens)
+}
+
+// maxTokensOf reads max_completion_tokens or max_tokens; 0 when absent.
+func maxTokensOf(root gjson.Result) int64 {
+	if v := root.Get("max_completion_tokens"); v.Exists() {
+		return v.Int()
+	}
+	return root.Get("max_tokens").Int()
+}
+
+// messageTexts returns the texts of a chat request's messages.
+func messageTexts(body []byte) []string {
+	var texts []string
+	gjson.GetBytes(body, "messages").ForEach(func(_, m gjson.Result) bool {
+		content := m.Get("content")
+		switch {
+		case content.Type == gjson.String:
+			texts = append(texts, content.Str)
+		case content.IsArray():
+			content.ForEach(func(_, part gjson.Result) bool {
+				if t := part.Get("text"); t.Type == gjson.String {
+					texts = append(texts, t.Str)
+				}
+				return true
+			})
+		}
+		m.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
+			texts = append(texts, tc.Get("function.arguments").Str)
+			return true
+		})
+		return true
+	})
+	if tools := gjson.GetBytes(body, "tools"); tools.Exists() {
+		texts = append(texts, tools.Raw)
+	}
+	return texts
+}
+
+// inputTexts returns the texts of an embeddings request's input.
+func inputTexts(body []byte) []string {
+	in := gjson.GetBytes(body, "input")
+	if in.Type == gjson.String {
+		return []string{in.Str}
+	}
+	var texts []string
+	in.ForEach(func(_, v gjson.Result) bool {
+		if v.Type == gjson.String {
+			texts = append(texts, v.Str)
+		}
+		return true
+	})
+	return texts
+}

@@ -1,0 +1,109 @@
+package usage
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestWriterThroughput measures how fast the writer stores records and
+// logs the rate (go test -v -run WriterThroughput); it asserts only that
+// every record arrives.
+func TestWriterThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	forEachDialect(t, func(t *testing.T, db string) {
+		s := openService(t, &Config{Database: db})
+		waitReady(t, s)
+		const total, producers = 50_000, 4
+		start := time.Now()
+		var wg sync.WaitGroup
+		for p := range producers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range total / producers {
+					s.Record(Caller{ID: "key:k" + fmt.Sprint(i%50), KeyID: "k"}, Record{
+						RequestID: fmt.Sprintf("tp-%d-%d", p, i), Model: "gpt-4o-mini", Provider: "openai",
+						UpstreamModel: "gpt-4o-mini-2024-07-18", InputTokens: 1200, OutputTokens: 300,
+						CostUSD: 0.00036, LatencyMS: 850, TTFTMS: 120, Status: 200, Attempts: 1, Streamed: true,
+					})
+				}
+			}()
+		}
+		wg.Wait()
+		eventually(t, "all records written", func() bool { return s.Stats().Written >= total })
+		elapsed := time.Since(start)
+		t.Logf("%s: %d records in %v: %.0f records/s (batch %d)", s.e.d.name, total, elapsed.Round(time.Millisecond),
+			float64(total)/elapsed.Seconds(), s.e.settings().batchSize)
+		if rows, _ := countRecords(t, s); rows != total {
+			t.Errorf("stored %d, want %d", rows, total)
+		}
+	})
+}
+
+func BenchmarkReserveSettle(b *testing.B) {
+	s := openBench(b, &Config{Database: "sqlite://" + b.TempDir() + "/u.db", DefaultPlan: "p",
+		Plans: map[string]*Plan{"p": {RequestsPerMinute: 1 << 40, TokensPerMinute: 1 << 50, BudgetPerMonth: 1e12}}})
+	c := Caller{ID: "key:bench", KeyID: "bench"}
+	h := http.Header{}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r, lerr := s.Reserve(c, "gpt-4o", est(1000, 500))
+			if lerr != nil {
+				b.Fatal(lerr)
+			}
+			r.Cancel()
+		}
+	})
+	rl := s.RateLimits(c)
+	rl.SetHeaders(h)
+}
+
+func BenchmarkAuthenticate(b *testing.B) {
+	s := openBench(b, &Config{Database: "sqlite://" + b.TempDir() + "/u.db", Auth: &AuthConfig{Mode: AuthKeys}})
+	for !s.e.ready.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	_, key, err := s.CreateKey(b.Context(), KeySpec{Name: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	header := "Bearer " + key
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Authenticate(header); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSetHeaders(b *testing.B) {
+	rl := RateLimits{LimitRequests: 100, RemainingRequests: 42, ResetRequests: 1500 * time.Millisecond,
+		LimitTokens: 100000, RemainingTokens: 5000, ResetTokens: 90 * time.Second}
+	h := http.Header{}
+	b.ReportAllocs()
+	for b.Loop() {
+		rl.SetHeaders(h)
+	}
+}
+
+func openBench(b *testing.B, cfg *Config) *Service {
+	cfg.SpillDir = b.TempDir()
+	tg, err := parseTarget(cfg.Database, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	set := cfg.settings()
+	e, err := newEngine(tg, set, testLogger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Destruct() })
+	s := &Service{e: e, plans: cfg.Plans, defaultPlan: cfg.DefaultPlan, authMode: cfg.AuthMode()}
+	return s
+}
