@@ -375,3 +375,86 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 		t.Logf("%d answered, %d cut off by reloads, %d recorded", n, c, rows["gpt-4o-mini"].Requests)
 	})
 }
+
+// TestBudgetUnderConcurrency sends 200 concurrent requests against a
+// budget that covers only some of them: what was spent must stay within
+// the budget (one instance admits nothing past a limit).
+func TestBudgetUnderConcurrency(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, db string) {
+		up := newFakeOpenAI(t)
+		const budget = 0.0005
+		g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+		database %s
+		auth keys
+		plan tight {
+			budget_per_day %g
+		}
+		provider up openai {
+			base_url %s/v1
+		}
+		model echo {
+			upstream up echo
+			price 1 2
+		}
+	}`, db, budget, up.URL))
+		_, key := g.createKey("tight")
+		var wg sync.WaitGroup
+		var okCount, limited atomic.Int64
+		for i := 0; i < 200; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("POST", g.URL+"/v1/chat/completions", strings.NewReader(`{"model":"echo","max_tokens":20,"messages":[{"role":"user","content":"spend a little"}]}`))
+				req.Header.Set("Authorization", "Bearer "+key)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case 200:
+					okCount.Add(1)
+				case 429:
+					limited.Add(1)
+				default:
+					t.Errorf("status %d", resp.StatusCode)
+				}
+			}()
+		}
+		wg.Wait()
+		if okCount.Load() == 0 || limited.Load() == 0 {
+			t.Fatalf("%d succeeded and %d were limited; want both", okCount.Load(), limited.Load())
+		}
+		rows := g.usageBy("model", func(r map[string]usageRow) bool { return r["echo"].Requests == 200 })
+		spent := rows["echo"].CostUSD
+		if rows["echo"].Requests != 200 {
+			t.Fatalf("recorded %d of 200 requests", rows["echo"].Requests)
+		}
+		if spent > budget+1e-12 {
+			t.Errorf("spent $%g of a $%g budget", spent, budget)
+		}
+		if want := float64(okCount.Load()) * (5*1 + 7*2) / 1e6; spent < want-1e-12 || spent > want+1e-12 {
+			t.Errorf("spent $%g, want $%g for %d answered requests", spent, want, okCount.Load())
+		}
+		t.Logf("%d answered, %d limited, $%g of $%g spent", okCount.Load(), limited.Load(), spent, budget)
+	})
+}
+
+// TestDatabaseDownAtStart: the gateway starts and serves when its
+// database cannot be reached.
+func TestDatabaseDownAtStart(t *testing.T) {
+	up := newFakeOpenAI(t)
+	g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+		database postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1
+		provider up openai {
+			base_url %s/v1
+		}
+		model m {
+			upstream up x
+		}
+	}`, up.URL))
+	chatOK(t, g, "m", false)
+	chatOK(t, g, "m", true)
+}
