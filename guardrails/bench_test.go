@@ -52,3 +52,16 @@ func BenchmarkStreamChunk(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/chunk")
 }
+
+func BenchmarkDetectors(b *testing.B) {
+	s := strings.Repeat(benchProse, 3)
+	for _, name := range piiCategories {
+		d := piiDetectors[name]
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(s)))
+			for b.Loop() {
+				d.next(s, 0, true)
+			}
+		})
+	}
+}
