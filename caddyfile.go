@@ -13,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
 
+	"github.com/polygate/polygate/cache"
 	"github.com/polygate/polygate/providers"
 	"github.com/polygate/polygate/usage"
 )
@@ -40,6 +41,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		guardrail <type> {
 //			<type-specific options>
+//		}
+//		cache {
+//			ttl <duration>
+//			max_size <size>
+//			scope key|plan|global
 //		}
 //		metrics [off|per_key]
 //		accounting off
@@ -165,6 +171,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				default:
 					return d.Errf("metrics: unknown option '%s' (want off or per_key)", d.Val())
 				}
+			}
+		case "cache":
+			if h.Cache != nil {
+				return d.Err("cache already specified")
+			}
+			h.Cache = new(cache.Config)
+			if err := h.Cache.UnmarshalCaddyfile(d); err != nil {
+				return err
 			}
 		case "accounting":
 			if !d.NextArg() || d.Val() != "off" || d.NextArg() {

@@ -179,3 +179,8 @@ func expectError(t *testing.T, resp *http.Response, body string, status int, typ
 	}
 	return e
 }
+
+func readAllString(resp *http.Response) string {
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}

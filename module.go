@@ -15,6 +15,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/polygate/polygate/cache"
 	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/handlers"
 	"github.com/polygate/polygate/providers"
@@ -72,6 +73,9 @@ type Handler struct {
 	Accounting *usage.Config `json:"accounting,omitempty"`
 	// DisableAccounting turns identification, quotas and usage records off.
 	DisableAccounting bool `json:"disable_accounting,omitempty"`
+	// Cache configures the exact-match response cache for chat completions
+	// and embeddings. Default: off.
+	Cache *cache.Config `json:"cache,omitempty"`
 	// Metrics configures the Prometheus metrics (prefix caddy_ai_gateway_,
 	// in Caddy's registry, shown at Caddy's /metrics). Default: on,
 	// without per-caller labels.
@@ -82,6 +86,7 @@ type Handler struct {
 	models        map[string]*Model
 	guardrails    []guardrails.Guardrail
 	usage         *usage.Service
+	releaseCache  func()
 	metrics       *gatewayMetrics
 	gateway       *handlers.Gateway
 	basePath      string
@@ -194,6 +199,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		MaxRequestBody:  h.MaxRequestBody,
 		Logger:          h.logger,
 		Guardrails:      chain,
+	}
+	if h.Cache != nil {
+		c, release, err := cache.Open(*h.Cache)
+		if err != nil {
+			return fmt.Errorf("opening response cache: %v", err)
+		}
+		h.gateway.Cache, h.releaseCache = c, release
 	}
 	if !h.DisableAccounting {
 		cfg := h.Accounting
@@ -326,10 +338,14 @@ func (h *Handler) checkConfig() error {
 // Validate checks the configuration.
 func (h *Handler) Validate() error { return h.checkConfig() }
 
-// Cleanup releases the shared accounting engine; the last config using a
-// database flushes its records (or spills them) and closes it. Providers
+// Cleanup releases the shared response cache and accounting engine; the
+// last config using a database flushes its records (or spills them) and
+// closes it. Providers
 // and guardrails are cleaned up by Caddy.
 func (h *Handler) Cleanup() error {
+	if h.releaseCache != nil {
+		h.releaseCache()
+	}
 	if h.usage != nil {
 		return h.usage.Release()
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/polygate/polygate/cache"
 	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
@@ -101,6 +102,10 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) {
 	if !g.reserve(w, r, c, req.maxTokens, func() []string { return messageTexts(req.body) }) {
 		return
 	}
+	entry, hit, lk := g.lookup(w, r, c, "chat/completions", req.body)
+	if hit && g.serveHit(w, r, c, entry.Body, req.stream, req.wantUsage) {
+		return
+	}
 
 	var first []byte
 	var eof bool
@@ -127,9 +132,10 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) {
 	}
 	g.succeed(w, r, c, resp.Header)
 	if req.stream {
-		g.serveStream(w, r, c, req, resp.Stream, first, eof)
+		g.serveStream(w, r, c, req, resp.Stream, first, eof, lk)
 		return
 	}
+	g.store(lk, resp.Body)
 	out := resp.Body
 	if g.Guardrails.HasOutput() {
 		var verdicts []guardrails.Verdict
@@ -157,7 +163,7 @@ var (
 // flushes only when no further complete event is already buffered from the
 // upstream, so no event ever waits for the network and bursts go out in
 // one write.
-func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, req *chatRequest, stream providers.EventStream, data []byte, eof bool) {
+func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, req *chatRequest, stream providers.EventStream, data []byte, eof bool, lk cacheLookup) {
 	defer stream.Close()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -174,6 +180,10 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 			c.estimateCutStream(output)
 		}
 	}()
+	var acc *cache.Accumulator // rebuilds the answer for the cache
+	if lk.store {
+		acc = &cache.Accumulator{Limit: 8 << 20}
+	}
 	var filter *guardrails.StreamFilter
 	if g.Guardrails.HasOutput() {
 		filter = g.Guardrails.NewStream(r.Context())
@@ -195,6 +205,9 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 		return true
 	}
 	for !eof {
+		if acc != nil {
+			acc.Add(data)
+		}
 		send := true
 		if bytes.Contains(data, usageMarker) {
 			u := gjson.GetBytes(data, "usage")
@@ -254,6 +267,11 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 	}
 	_, _ = w.Write(openai.DoneEvent)
 	_ = rc.Flush()
+	if acc != nil && c.Status == http.StatusOK {
+		if answer, ok := acc.Complete(); ok {
+			g.store(lk, answer)
+		}
+	}
 }
 
 // finish completes the call record and hands it on.

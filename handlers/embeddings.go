@@ -57,6 +57,15 @@ func (g *Gateway) ServeEmbeddings(w http.ResponseWriter, r *http.Request) {
 	if !g.reserve(w, r, c, 0, func() []string { return inputTexts(body) }) {
 		return
 	}
+	entry, hit, lk := g.lookup(w, r, c, "embeddings", body)
+	if hit {
+		writeJSON(w, entry.Body)
+		c.Provider = "cache"
+		c.readUsage(gjson.GetBytes(entry.Body, "usage"))
+		c.Cost = 0
+		setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider})
+		return
+	}
 	resp, err := g.attempt(r.Context(), c, route, body, model, func(up *providers.Upstream, body []byte) (*providers.Response, error) {
 		return up.Provider.Embeddings(r.Context(), &providers.Request{Body: body, Model: up.Model})
 	})
@@ -66,5 +75,6 @@ func (g *Gateway) ServeEmbeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	g.succeed(w, r, c, resp.Header)
 	writeJSON(w, resp.Body)
+	g.store(lk, resp.Body)
 	c.readUsage(gjson.GetBytes(resp.Body, "usage"))
 }

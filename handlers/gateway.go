@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/polygate/polygate/cache"
 	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
@@ -60,6 +61,8 @@ type Gateway struct {
 	// Accounting identifies callers, enforces plans and records usage;
 	// nil means off.
 	Accounting *Accounting
+	// Cache answers repeated requests; nil means off.
+	Cache *cache.Cache
 	// Guardrails check input and output; nil means none.
 	Guardrails *guardrails.Chain
 	// Done, if set, is called with every finished call (metrics,

@@ -327,7 +327,8 @@ func (r *Reservation) Caller() Caller { return r.caller }
 // Model, LatencyMS (since the reservation), and CostUSD from the
 // estimate's prices when rec has tokens but no cost. Settling with zero
 // tokens counts the request (for requests per minute and day) but no
-// tokens or spend.
+// tokens or spend. A cache hit (rec.CacheHit) keeps its tokens in the
+// record but costs nothing and counts no tokens: no provider was paid.
 func (r *Reservation) Settle(rec Record) {
 	if !r.st.done.CompareAndSwap(false, true) {
 		return
@@ -341,11 +342,15 @@ func (r *Reservation) Settle(rec Record) {
 	if rec.LatencyMS == 0 {
 		rec.LatencyMS = r.st.e.now().Sub(r.start).Milliseconds()
 	}
-	if rec.CostUSD == 0 && (rec.InputTokens > 0 || rec.OutputTokens > 0) {
+	spent := counts{1, rec.InputTokens + rec.OutputTokens, 0}
+	if rec.CacheHit {
+		rec.CostUSD, spent.tokens = 0, 0
+	} else if rec.CostUSD == 0 && (rec.InputTokens > 0 || rec.OutputTokens > 0) {
 		rec.CostUSD = r.est.Cost(rec.InputTokens, rec.CachedTokens, rec.OutputTokens)
 	}
+	spent.cost = rec.CostUSD
 	r.svc.fillCaller(&rec, r.caller)
-	r.st.release(counts{1, rec.InputTokens + rec.OutputTokens, rec.CostUSD}, true)
+	r.st.release(spent, true)
 	r.st.e.w.add(rec)
 }
 

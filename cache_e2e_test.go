@@ -1,0 +1,193 @@
+package polygate_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	openaigo "github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+)
+
+func cacheSite(up, db string) string {
+	return fmt.Sprintf(`	metrics /metrics
+	ai_gateway {
+		database %s
+		auth keys
+		plan pro {
+			requests_per_minute 1000
+		}
+		cache {
+			ttl 1m
+			max_size 8MiB
+			scope key
+		}
+		provider up openai {
+			base_url %s/v1
+		}
+		model gpt-4o-mini {
+			upstream up gpt-4o-mini
+			price 0.15 0.60
+		}
+		model tools {
+			upstream up tools-model
+		}
+		model embed {
+			upstream up text-embedding-3-small
+		}
+	}`, db, up)
+}
+
+// cachedChat sends the same request until the answer comes from the cache
+// (stores are asynchronous) and returns the headers of the hit.
+func cachedChat(t *testing.T, g *gateway, key, body string) (*http.Response, string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, text := g.doKey(key, "POST", "/v1/chat/completions", body, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%d %s", resp.StatusCode, text)
+		}
+		if resp.Header.Get("X-Polygate-Cache") == "HIT" {
+			return resp, text
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no cache hit; last X-Polygate-Cache = %q", resp.Header.Get("X-Polygate-Cache"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// doKey sends a request with a virtual key and extra headers.
+func (g *gateway) doKey(key, method, path, body string, header http.Header) (*http.Response, string) {
+	g.t.Helper()
+	req, _ := http.NewRequest(method, g.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	_, _ = fmt.Fprint(&b, readAllString(resp))
+	return resp, b.String()
+}
+
+func TestResponseCache(t *testing.T) {
+	up := newFakeOpenAI(t)
+	g := startGateway(t, cacheSite(up.URL, "sqlite "+filepath.Join(t.TempDir(), "u.db")))
+	_, keyA := g.createKey("pro")
+	_, keyB := g.createKey("pro")
+	body := `{"model":"gpt-4o-mini","temperature":0,"messages":[{"role":"user","content":"cache me"}]}`
+
+	resp, _ := g.doKey(keyA, "POST", "/v1/chat/completions", body, nil)
+	if got := resp.Header.Get("X-Polygate-Cache"); got != "MISS" {
+		t.Errorf("first request: X-Polygate-Cache = %q, want MISS", got)
+	}
+	hit, text := cachedChat(t, g, keyA, body)
+	if !strings.Contains(text, "Hello world") || hit.Header.Get("X-Polygate-Provider") != "" && hit.Header.Get("X-Polygate-Provider") != "cache" {
+		t.Errorf("hit = %s %v", text, hit.Header)
+	}
+	calls := up.count()
+
+	// Key order and whitespace do not matter; stream does not either.
+	reordered := `{ "messages":[{"content":"cache me","role":"user"}], "temperature":0, "model":"gpt-4o-mini" }`
+	if resp, _ := g.doKey(keyA, "POST", "/v1/chat/completions", reordered, nil); resp.Header.Get("X-Polygate-Cache") != "HIT" {
+		t.Errorf("reordered body missed the cache")
+	}
+	// Another key does not see A's answers (scope key).
+	if resp, _ := g.doKey(keyB, "POST", "/v1/chat/completions", body, nil); resp.Header.Get("X-Polygate-Cache") != "MISS" {
+		t.Errorf("key B got %q, want MISS", resp.Header.Get("X-Polygate-Cache"))
+	}
+	// Cache-Control: no-cache and no-store bypass the lookup.
+	for _, cc := range []string{"no-cache", "no-store"} {
+		before := up.count()
+		resp, _ := g.doKey(keyA, "POST", "/v1/chat/completions", body, http.Header{"Cache-Control": {cc}})
+		if resp.Header.Get("X-Polygate-Cache") != "BYPASS" || up.count() != before+1 {
+			t.Errorf("Cache-Control %s: %q, upstream calls +%d", cc, resp.Header.Get("X-Polygate-Cache"), up.count()-before)
+		}
+	}
+	if up.count() != calls+3 {
+		t.Errorf("upstream calls = %d, want %d (hits must not call it)", up.count(), calls+3)
+	}
+
+	// Non-streamed answer → cache → replayed as a stream to openai-go.
+	client := g.client(option.WithAPIKey(keyA))
+	params := openaigo.ChatCompletionNewParams{
+		Model:         "gpt-4o-mini",
+		Temperature:   openaigo.Float(0),
+		Messages:      []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("cache me")},
+		StreamOptions: openaigo.ChatCompletionStreamOptionsParam{IncludeUsage: openaigo.Bool(true)},
+	}
+	var httpResp *http.Response
+	s := client.Chat.Completions.NewStreaming(context.Background(), params, option.WithResponseInto(&httpResp))
+	var acc openaigo.ChatCompletionAccumulator
+	for s.Next() {
+		acc.AddChunk(s.Current())
+	}
+	if err := s.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if httpResp.Header.Get("X-Polygate-Cache") != "HIT" || acc.Choices[0].Message.Content != "Hello world" || acc.Usage.TotalTokens != 15 {
+		t.Errorf("replay: cache=%q content=%q usage=%d", httpResp.Header.Get("X-Polygate-Cache"), acc.Choices[0].Message.Content, acc.Usage.TotalTokens)
+	}
+
+	// Streamed answer with tool calls → cache → streamed and plain hits.
+	toolBody := `{"model":"tools","stream":true,"messages":[{"role":"user","content":"weather?"}],"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]}`
+	g.doKey(keyA, "POST", "/v1/chat/completions", toolBody, nil)
+	_, text = cachedChat(t, g, keyA, toolBody)
+	if !strings.Contains(text, `"name":"get_weather"`) || !strings.HasSuffix(text, "data: [DONE]\n\n") {
+		t.Errorf("streamed hit = %s", text)
+	}
+	_, text = cachedChat(t, g, keyA, strings.Replace(toolBody, `"stream":true`, `"stream":false`, 1))
+	if !strings.Contains(text, `"arguments":"{\"city\":\"Paris\"}"`) || !strings.Contains(text, `"finish_reason":"tool_calls"`) {
+		t.Errorf("plain hit of a streamed answer = %s", text)
+	}
+
+	// Embeddings are cached too.
+	embBody := `{"model":"embed","input":"hello"}`
+	g.doKey(keyA, "POST", "/v1/embeddings", embBody, nil)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, _ := g.doKey(keyA, "POST", "/v1/embeddings", embBody, nil)
+		if resp.Header.Get("X-Polygate-Cache") == "HIT" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("embeddings never hit the cache")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Hits are accounted with zero cost; the metrics count them.
+	if got := scrapeValue(t, g.URL+"/metrics", `caddy_ai_gateway_cache_requests_total{model="gpt-4o-mini",result="hit"}`); got < 3 {
+		t.Errorf("cache hits counted = %g", got)
+	}
+	if got := scrapeValue(t, g.URL+"/metrics", `caddy_ai_gateway_cost_usd_total{model="gpt-4o-mini",provider="up"}`); got <= 0 {
+		t.Errorf("cost of misses = %g", got)
+	}
+}
+
+// TestCacheSurvivesReload: an answer stored before a reload is a hit after.
+func TestCacheSurvivesReload(t *testing.T) {
+	up := newFakeOpenAI(t)
+	site := cacheSite(up.URL, "sqlite "+filepath.Join(t.TempDir(), "u.db"))
+	g := startGateway(t, site)
+	_, key := g.createKey("pro")
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"remember me"}]}`
+	g.doKey(key, "POST", "/v1/chat/completions", body, nil)
+	cachedChat(t, g, key, body)
+	reloadSamePort(t, g, site)
+	http.DefaultClient.CloseIdleConnections() // the old server closed them
+	if resp, _ := g.doKey(key, "POST", "/v1/chat/completions", body, nil); resp.Header.Get("X-Polygate-Cache") != "HIT" {
+		t.Errorf("after reload: X-Polygate-Cache = %q", resp.Header.Get("X-Polygate-Cache"))
+	}
+}
