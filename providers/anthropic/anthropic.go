@@ -16,7 +16,7 @@
 //		max_idle_conns_per_host <n>
 //	}
 //
-// See README.md for what is translated and what is rejected.
+// The repository README documents what is translated and what is rejected.
 package anthropic
 
 import (

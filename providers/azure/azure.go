@@ -16,7 +16,7 @@
 //		stream_usage on|off
 //	}
 //
-// See README.md for the URLs used.
+// The repository README documents the URLs used.
 package azure
 
 import (
