@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	openaigo "github.com/openai/openai-go/v3"
@@ -198,10 +199,35 @@ func TestAnthropicThroughGateway(t *testing.T) {
 			Model  string
 			System any
 		}
+
 		_ = json.Unmarshal(up.last().Body, &sent)
 		if sent.Model != "claude-sonnet-4-5" || sent.System == nil {
 			t.Errorf("upstream request = %s", up.last().Body)
 		}
+	}
+}
+
+// TestUnexpressibleRequest: what a provider cannot express is a 400
+// naming the parameter, and the provider is not called.
+func TestUnexpressibleRequest(t *testing.T) {
+	var calls atomic.Int32
+	up := newDialectUpstream(t, "X-Api-Key", "k", func(*http.Request, []byte) string { calls.Add(1); return "" })
+	g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+		provider claude anthropic {
+			base_url %s
+			api_key k
+		}
+		model smart {
+			upstream claude claude-sonnet-4-5
+		}
+	}`, up.URL))
+	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"smart","n":2,"messages":[{"role":"user","content":"hi"}]}`)
+	e := expectError(t, resp, body, 400, "invalid_request_error", "")
+	if e.Error.Param == nil || *e.Error.Param != "n" || !strings.Contains(e.Error.Message, "n must be 1") {
+		t.Errorf("error = %s", body)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Errorf("the provider was called %d times", n)
 	}
 }
 
