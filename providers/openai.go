@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -29,25 +28,10 @@ const DefaultOpenAIBaseURL = "https://api.openai.com/v1"
 // vLLM, Ollama…). Request and response bodies pass through unchanged but for
 // the model name, so parameters the gateway does not know keep working.
 type OpenAI struct {
-	// BaseURL is the API root, version path included. Default:
-	// https://api.openai.com/v1. May hold placeholders such as {env.X}.
-	BaseURL string `json:"base_url,omitempty"`
-	// APIKey is sent as "Authorization: Bearer <key>". Keep it a
-	// placeholder like {env.OPENAI_API_KEY}: it is resolved when the config
-	// is loaded, so the saved JSON never holds the key. Empty sends no
-	// Authorization header (local servers).
-	APIKey string `json:"api_key,omitempty"`
-	// Headers are extra headers sent upstream on every request (values may
-	// hold placeholders), e.g. OpenRouter's HTTP-Referer.
-	Headers map[string]string `json:"headers,omitempty"`
-	// Timeout bounds one upstream call, a whole stream included. Default: 10m.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// FirstByteTimeout bounds the wait for the upstream's response headers.
-	// Default: none (only Timeout applies).
-	FirstByteTimeout caddy.Duration `json:"first_byte_timeout,omitempty"`
-	// MaxIdleConnsPerHost is how many idle connections to keep open to the
-	// upstream. Default: 1024.
-	MaxIdleConnsPerHost int `json:"max_idle_conns_per_host,omitempty"`
+	// Settings are the shared options; base_url defaults to
+	// https://api.openai.com/v1 (the API root with its version path) and
+	// the key is sent as "Authorization: Bearer <key>".
+	Settings
 	// StreamUsage, when true (the default), asks the upstream for the usage
 	// chunk at the end of every stream (stream_options.include_usage) so
 	// streamed calls are accounted exactly; the gateway removes that chunk
@@ -73,31 +57,14 @@ func (OpenAI) CaddyModule() caddy.ModuleInfo {
 
 // Provision resolves placeholders and prepares the HTTP client.
 func (p *OpenAI) Provision(ctx caddy.Context) error {
-	repl := caddy.NewReplacer()
-	p.base = strings.TrimRight(repl.ReplaceAll(p.BaseURL, ""), "/")
-	if p.base == "" {
-		p.base = DefaultOpenAIBaseURL
-	}
-	if err := CheckBaseURL(p.base); err != nil {
+	setup, err := p.Resolve("openai", DefaultOpenAIBaseURL, "Authorization", "Bearer ")
+	if err != nil {
 		return err
 	}
+	p.base, p.header, p.client = setup.BaseURL, setup.Header, setup.Client
 	p.chatURL = p.base + "/chat/completions"
 	p.embedURL = p.base + "/embeddings"
-	p.header = make(http.Header, len(p.Headers)+2)
-	for k, v := range p.Headers {
-		p.header.Set(k, repl.ReplaceAll(v, ""))
-	}
-	if key := repl.ReplaceAll(p.APIKey, ""); key != "" {
-		p.header.Set("Authorization", "Bearer "+key)
-	}
-	p.header.Set("Content-Type", "application/json")
 	p.streamUsage = p.StreamUsage == nil || *p.StreamUsage
-	p.client = Client{
-		HTTP:             &http.Client{Transport: NewTransport(p.MaxIdleConnsPerHost)},
-		Timeout:          time.Duration(p.Timeout),
-		FirstByteTimeout: time.Duration(p.FirstByteTimeout),
-		Name:             "openai",
-	}
 	return nil
 }
 
@@ -303,41 +270,13 @@ func (p *OpenAI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
+		if ok, err := p.UnmarshalOption(d); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch d.Val() {
-		case "base_url":
-			if err := ParseString(d, &p.BaseURL); err != nil {
-				return err
-			}
-			if !strings.Contains(p.BaseURL, "{") {
-				if err := CheckBaseURL(p.BaseURL); err != nil {
-					return d.Err(err.Error())
-				}
-			}
-		case "api_key":
-			if err := ParseString(d, &p.APIKey); err != nil {
-				return err
-			}
-		case "header":
-			var k, v string
-			if !d.Args(&k, &v) {
-				return d.ArgErr()
-			}
-			if p.Headers == nil {
-				p.Headers = make(map[string]string)
-			}
-			p.Headers[k] = v
-		case "timeout":
-			if err := ParseDuration(d, &p.Timeout); err != nil {
-				return err
-			}
-		case "first_byte_timeout":
-			if err := ParseDuration(d, &p.FirstByteTimeout); err != nil {
-				return err
-			}
-		case "max_idle_conns_per_host":
-			if err := ParseInt(d, &p.MaxIdleConnsPerHost); err != nil {
-				return err
-			}
 		case "stream_usage":
 			if err := ParseBool(d, &p.StreamUsage); err != nil {
 				return err

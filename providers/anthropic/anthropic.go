@@ -24,7 +24,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -54,29 +53,15 @@ const (
 // (whole or streamed) back into chat.completion objects and
 // chat.completion.chunk events. Anthropic offers no embeddings.
 type Anthropic struct {
-	// BaseURL is the API root without the version path. Default:
-	// https://api.anthropic.com. May hold placeholders such as {env.X}.
-	BaseURL string `json:"base_url,omitempty"`
-	// APIKey is sent as the x-api-key header. Keep it a placeholder like
-	// {env.ANTHROPIC_API_KEY}: it is resolved when the config is loaded, so
-	// the saved JSON never holds the key.
-	APIKey string `json:"api_key,omitempty"`
+	// Settings are the shared options; base_url defaults to
+	// https://api.anthropic.com (the API root without the version path)
+	// and the key is sent as the x-api-key header.
+	providers.Settings
 	// Version is the anthropic-version header. Default: 2023-06-01.
 	Version string `json:"version,omitempty"`
 	// MaxTokens is the max_tokens of requests that set neither max_tokens
 	// nor max_completion_tokens. Default: 4096.
 	MaxTokens int `json:"max_tokens,omitempty"`
-	// Headers are extra headers sent upstream on every request (values may
-	// hold placeholders), e.g. anthropic-beta.
-	Headers map[string]string `json:"headers,omitempty"`
-	// Timeout bounds one upstream call, a whole stream included. Default: 10m.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// FirstByteTimeout bounds the wait for the upstream's response headers.
-	// Default: none (only Timeout applies).
-	FirstByteTimeout caddy.Duration `json:"first_byte_timeout,omitempty"`
-	// MaxIdleConnsPerHost is how many idle connections to keep open to the
-	// upstream. Default: 1024.
-	MaxIdleConnsPerHost int `json:"max_idle_conns_per_host,omitempty"`
 
 	messagesURL string
 	header      http.Header // constant upstream headers, shared read-only
@@ -94,42 +79,21 @@ func (Anthropic) CaddyModule() caddy.ModuleInfo {
 
 // Provision resolves placeholders and prepares the HTTP client.
 func (p *Anthropic) Provision(ctx caddy.Context) error {
-	repl := caddy.NewReplacer()
-	base := strings.TrimRight(repl.ReplaceAll(p.BaseURL, ""), "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	if err := providers.CheckBaseURL(base); err != nil {
+	setup, err := p.Resolve("anthropic", DefaultBaseURL, "X-Api-Key", "")
+	if err != nil {
 		return err
 	}
-	p.messagesURL = base + "/v1/messages"
-	version := repl.ReplaceAll(p.Version, "")
+	p.messagesURL = setup.BaseURL + "/v1/messages"
+	p.header, p.client = setup.Header, setup.Client
+	p.client.ParseError = parseError
+	version := caddy.NewReplacer().ReplaceAll(p.Version, "")
 	if version == "" {
 		version = DefaultVersion
 	}
+	p.header.Set("Anthropic-Version", version)
 	p.maxTokens = p.MaxTokens
 	if p.maxTokens <= 0 {
 		p.maxTokens = DefaultMaxTokens
-	}
-	p.header = make(http.Header, len(p.Headers)+3)
-	for k, v := range p.Headers {
-		p.header.Set(k, repl.ReplaceAll(v, ""))
-	}
-	if key := repl.ReplaceAll(p.APIKey, ""); key != "" {
-		p.header.Set("X-Api-Key", key)
-	}
-	p.header.Set("Anthropic-Version", version)
-	p.header.Set("Content-Type", "application/json")
-	name := p.client.Name
-	if name == "" {
-		name = "anthropic"
-	}
-	p.client = providers.Client{
-		HTTP:             &http.Client{Transport: providers.NewTransport(p.MaxIdleConnsPerHost)},
-		Timeout:          time.Duration(p.Timeout),
-		FirstByteTimeout: time.Duration(p.FirstByteTimeout),
-		Name:             name,
-		ParseError:       parseError,
 	}
 	return nil
 }
@@ -228,20 +192,13 @@ func (p *Anthropic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if ok, err := p.UnmarshalOption(d); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch d.Val() {
-		case "base_url":
-			if err := providers.ParseString(d, &p.BaseURL); err != nil {
-				return err
-			}
-			if !strings.Contains(p.BaseURL, "{") {
-				if err := providers.CheckBaseURL(p.BaseURL); err != nil {
-					return d.Err(err.Error())
-				}
-			}
-		case "api_key":
-			if err := providers.ParseString(d, &p.APIKey); err != nil {
-				return err
-			}
 		case "version":
 			if err := providers.ParseString(d, &p.Version); err != nil {
 				return err
@@ -252,27 +209,6 @@ func (p *Anthropic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			if p.MaxTokens == 0 {
 				return d.Err("max_tokens must be positive")
-			}
-		case "header":
-			var k, v string
-			if !d.Args(&k, &v) {
-				return d.ArgErr()
-			}
-			if p.Headers == nil {
-				p.Headers = make(map[string]string)
-			}
-			p.Headers[k] = v
-		case "timeout":
-			if err := providers.ParseDuration(d, &p.Timeout); err != nil {
-				return err
-			}
-		case "first_byte_timeout":
-			if err := providers.ParseDuration(d, &p.FirstByteTimeout); err != nil {
-				return err
-			}
-		case "max_idle_conns_per_host":
-			if err := providers.ParseInt(d, &p.MaxIdleConnsPerHost); err != nil {
-				return err
 			}
 		default:
 			return d.Errf("unrecognized subdirective '%s'", d.Val())

@@ -24,7 +24,7 @@ import (
 
 func newProvider(t testing.TB, base string) *Anthropic {
 	t.Helper()
-	p := &Anthropic{BaseURL: base, APIKey: "test-key"}
+	p := &Anthropic{Settings: providers.Settings{BaseURL: base, APIKey: "test-key"}}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	if err := p.Provision(ctx); err != nil {
@@ -386,8 +386,7 @@ func TestProvider(t *testing.T) {
 
 func TestProvision(t *testing.T) {
 	t.Setenv("POLYGATE_TEST_ANTHROPIC_KEY", "sk-ant-secret")
-	p := &Anthropic{APIKey: "{env.POLYGATE_TEST_ANTHROPIC_KEY}", Version: "2099-01-01", MaxTokens: 100,
-		Headers: map[string]string{"anthropic-beta": "context-1m-2025-08-07"}}
+	p := &Anthropic{Settings: providers.Settings{APIKey: "{env.POLYGATE_TEST_ANTHROPIC_KEY}", Headers: map[string]string{"anthropic-beta": "context-1m-2025-08-07"}}, Version: "2099-01-01", MaxTokens: 100}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
 	if err := p.Provision(ctx); err != nil {
@@ -400,7 +399,7 @@ func TestProvision(t *testing.T) {
 		p.messagesURL != "https://api.anthropic.com/v1/messages" || p.maxTokens != 100 || p.client.Name != "anthropic" {
 		t.Errorf("provisioned: %+v %v", p, p.header)
 	}
-	if err := (&Anthropic{BaseURL: "api.anthropic.com"}).Provision(ctx); err == nil {
+	if err := (&Anthropic{Settings: providers.Settings{BaseURL: "api.anthropic.com"}}).Provision(ctx); err == nil {
 		t.Error("a base_url without scheme was accepted")
 	}
 }
@@ -420,11 +419,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	if err := p.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
 	}
-	want := Anthropic{
-		BaseURL: "https://proxy.example.com/anthropic", APIKey: "{env.ANTHROPIC_API_KEY}", Version: "2023-06-01", MaxTokens: 8192,
-		Headers: map[string]string{"anthropic-beta": "prompt-caching-2024-07-31"}, Timeout: caddy.Duration(5 * time.Minute),
-		FirstByteTimeout: caddy.Duration(30 * time.Second), MaxIdleConnsPerHost: 64,
-	}
+	want := Anthropic{Settings: providers.Settings{BaseURL: "https://proxy.example.com/anthropic", APIKey: "{env.ANTHROPIC_API_KEY}", Headers: map[string]string{"anthropic-beta": "prompt-caching-2024-07-31"}, Timeout: caddy.Duration(5 * time.Minute), FirstByteTimeout: caddy.Duration(30 * time.Second), MaxIdleConnsPerHost: 64}, Version: "2023-06-01", MaxTokens: 8192}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("got %+v\nwant %+v", p, want)
 	}

@@ -3,6 +3,7 @@ package anthropic
 import (
 	"encoding/json"
 	"os"
+	"reflect"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -26,7 +27,10 @@ func TestCaddyfileSnippet(t *testing.T) {
 	}
 	got, _ := json.Marshal(mod)
 	const want = `{"api_key":"{env.ANTHROPIC_API_KEY}","version":"2023-06-01","max_tokens":8192,"headers":{"anthropic-beta":"context-1m-2025-08-07"},"timeout":300000000000,"first_byte_timeout":30000000000,"max_idle_conns_per_host":256}`
-	if string(got) != want {
+	var gotV, wantV any
+	_ = json.Unmarshal(got, &gotV)
+	_ = json.Unmarshal([]byte(want), &wantV)
+	if !reflect.DeepEqual(gotV, wantV) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

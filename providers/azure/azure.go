@@ -29,7 +29,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -71,28 +70,13 @@ var deploymentPaths = map[string]bool{
 // the deployment as the body's model. Other OpenAI paths are forwarded (see
 // Forward).
 type Azure struct {
-	// BaseURL is the resource endpoint, e.g. https://NAME.openai.azure.com.
-	// Required. May hold placeholders such as {env.AZURE_OPENAI_ENDPOINT}.
-	BaseURL string `json:"base_url,omitempty"`
-	// APIKey is sent as the api-key header. Keep it a placeholder like
-	// {env.AZURE_OPENAI_API_KEY}: it is resolved when the config is loaded,
-	// so the saved JSON never holds the key. Empty sends no api-key (use
-	// Headers for an Authorization header instead).
-	APIKey string `json:"api_key,omitempty"`
+	// Settings are the shared options; base_url is required (the resource
+	// endpoint, e.g. https://NAME.openai.azure.com) and the key is sent as
+	// the api-key header.
+	providers.Settings
 	// APIVersion is the api-version query parameter, or "v1" for the
 	// version-less v1 API. Default: 2024-10-21.
 	APIVersion string `json:"api_version,omitempty"`
-	// Headers are extra headers sent upstream on every request (values may
-	// hold placeholders).
-	Headers map[string]string `json:"headers,omitempty"`
-	// Timeout bounds one upstream call, a whole stream included. Default: 10m.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// FirstByteTimeout bounds the wait for the upstream's response headers.
-	// Default: none (only Timeout applies).
-	FirstByteTimeout caddy.Duration `json:"first_byte_timeout,omitempty"`
-	// MaxIdleConnsPerHost is how many idle connections to keep open to the
-	// upstream. Default: 1024.
-	MaxIdleConnsPerHost int `json:"max_idle_conns_per_host,omitempty"`
 	// StreamUsage, when true (the default), asks for the usage chunk at the
 	// end of every stream (stream_options.include_usage); the gateway
 	// removes it again for clients that did not ask for it. Turn it off for
@@ -118,40 +102,25 @@ func (Azure) CaddyModule() caddy.ModuleInfo {
 
 // Provision resolves placeholders and prepares the HTTP client.
 func (p *Azure) Provision(ctx caddy.Context) error {
-	repl := caddy.NewReplacer()
-	p.base = strings.TrimRight(repl.ReplaceAll(p.BaseURL, ""), "/")
-	if p.base == "" {
-		return errors.New("base_url is required: the Azure OpenAI resource endpoint, e.g. https://NAME.openai.azure.com")
+	if caddy.NewReplacer().ReplaceAll(p.BaseURL, "") == "" {
+		return errBaseURLRequired
 	}
-	if err := providers.CheckBaseURL(p.base); err != nil {
+	setup, err := p.Resolve("azure", "", "Api-Key", "")
+	if err != nil {
 		return err
 	}
-	p.version = repl.ReplaceAll(p.APIVersion, "")
+	p.base, p.header, p.client = setup.BaseURL, setup.Header, setup.Client
+	p.version = caddy.NewReplacer().ReplaceAll(p.APIVersion, "")
 	if p.version == "" {
 		p.version = DefaultAPIVersion
 	}
 	p.v1 = p.version == APIVersionV1
-	p.header = make(http.Header, len(p.Headers)+2)
-	for k, v := range p.Headers {
-		p.header.Set(k, repl.ReplaceAll(v, ""))
-	}
-	if key := repl.ReplaceAll(p.APIKey, ""); key != "" {
-		p.header.Set("Api-Key", key)
-	}
-	p.header.Set("Content-Type", "application/json")
 	p.streamUsage = p.StreamUsage == nil || *p.StreamUsage
-	name := p.client.Name
-	if name == "" {
-		name = "azure"
-	}
-	p.client = providers.Client{
-		HTTP:             &http.Client{Transport: providers.NewTransport(p.MaxIdleConnsPerHost)},
-		Timeout:          time.Duration(p.Timeout),
-		FirstByteTimeout: time.Duration(p.FirstByteTimeout),
-		Name:             name,
-	}
 	return nil
 }
+
+// errBaseURLRequired says what base_url must be.
+var errBaseURLRequired = errors.New("base_url is required: the Azure OpenAI resource endpoint, e.g. https://NAME.openai.azure.com")
 
 // SetName names the provider in error messages.
 func (p *Azure) SetName(name string) { p.client.Name = name }
@@ -340,43 +309,15 @@ func (p *Azure) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if ok, err := p.UnmarshalOption(d); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch d.Val() {
-		case "base_url":
-			if err := providers.ParseString(d, &p.BaseURL); err != nil {
-				return err
-			}
-			if !strings.Contains(p.BaseURL, "{") {
-				if err := providers.CheckBaseURL(p.BaseURL); err != nil {
-					return d.Err(err.Error())
-				}
-			}
-		case "api_key":
-			if err := providers.ParseString(d, &p.APIKey); err != nil {
-				return err
-			}
 		case "api_version":
 			if err := providers.ParseString(d, &p.APIVersion); err != nil {
-				return err
-			}
-		case "header":
-			var k, v string
-			if !d.Args(&k, &v) {
-				return d.ArgErr()
-			}
-			if p.Headers == nil {
-				p.Headers = make(map[string]string)
-			}
-			p.Headers[k] = v
-		case "timeout":
-			if err := providers.ParseDuration(d, &p.Timeout); err != nil {
-				return err
-			}
-		case "first_byte_timeout":
-			if err := providers.ParseDuration(d, &p.FirstByteTimeout); err != nil {
-				return err
-			}
-		case "max_idle_conns_per_host":
-			if err := providers.ParseInt(d, &p.MaxIdleConnsPerHost); err != nil {
 				return err
 			}
 		case "stream_usage":
@@ -388,7 +329,7 @@ func (p *Azure) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	if p.BaseURL == "" {
-		return d.Err("base_url is required: the Azure OpenAI resource endpoint, e.g. https://NAME.openai.azure.com")
+		return d.Err(errBaseURLRequired.Error())
 	}
 	return nil
 }

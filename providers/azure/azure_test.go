@@ -94,7 +94,7 @@ func newProvider(t *testing.T, p *Azure) *Azure {
 
 func TestChatAndEmbeddings(t *testing.T) {
 	srv, rec := newServer(t)
-	p := newProvider(t, &Azure{BaseURL: srv.URL + "/", APIKey: "azure-key"})
+	p := newProvider(t, &Azure{Settings: providers.Settings{BaseURL: srv.URL + "/", APIKey: "azure-key"}})
 	ctx := context.Background()
 
 	body := []byte(`{"model":"gpt-4o-prod","messages":[{"role":"user","content":"Do you support customer managed keys?"}]}`)
@@ -157,8 +157,7 @@ func TestChatAndEmbeddings(t *testing.T) {
 func TestV1AndOptions(t *testing.T) {
 	srv, rec := newServer(t)
 	off := false
-	p := newProvider(t, &Azure{BaseURL: srv.URL, APIVersion: "v1", StreamUsage: &off,
-		Headers: map[string]string{"Authorization": "Bearer entra-token"}})
+	p := newProvider(t, &Azure{Settings: providers.Settings{BaseURL: srv.URL, Headers: map[string]string{"Authorization": "Bearer entra-token"}}, APIVersion: "v1", StreamUsage: &off})
 	resp, err := p.ChatCompletions(context.Background(), &providers.Request{Body: []byte(`{"model":"gpt-5-mini","stream":true,"messages":[]}`), Model: "gpt-5-mini", Stream: true})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +171,7 @@ func TestV1AndOptions(t *testing.T) {
 
 func TestForward(t *testing.T) {
 	srv, rec := newServer(t)
-	p := newProvider(t, &Azure{BaseURL: srv.URL, APIKey: "k", APIVersion: "2025-04-01-preview"})
+	p := newProvider(t, &Azure{Settings: providers.Settings{BaseURL: srv.URL, APIKey: "k"}, APIVersion: "2025-04-01-preview"})
 	ctx := context.Background()
 
 	var form bytes.Buffer
@@ -218,7 +217,7 @@ func TestForward(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	pv1 := newProvider(t, &Azure{BaseURL: srv.URL, APIVersion: "v1"})
+	pv1 := newProvider(t, &Azure{Settings: providers.Settings{BaseURL: srv.URL}, APIVersion: "v1"})
 	resp, err = pv1.Forward(ctx, &providers.ForwardRequest{Method: http.MethodGet, Path: "models", RawQuery: "limit=2"})
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +231,7 @@ func TestForward(t *testing.T) {
 func TestProvision(t *testing.T) {
 	t.Setenv("POLYGATE_TEST_AZURE_ENDPOINT", "https://contoso.openai.azure.com/")
 	t.Setenv("POLYGATE_TEST_AZURE_KEY", "azure-secret")
-	p := &Azure{BaseURL: "{env.POLYGATE_TEST_AZURE_ENDPOINT}", APIKey: "{env.POLYGATE_TEST_AZURE_KEY}"}
+	p := &Azure{Settings: providers.Settings{BaseURL: "{env.POLYGATE_TEST_AZURE_ENDPOINT}", APIKey: "{env.POLYGATE_TEST_AZURE_KEY}"}}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
 	if err := p.Provision(ctx); err != nil {
@@ -262,9 +261,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	off := false
-	want := Azure{BaseURL: "https://contoso.openai.azure.com", APIKey: "{env.AZURE_OPENAI_API_KEY}", APIVersion: "2025-04-01-preview",
-		Headers: map[string]string{"x-ms-useragent": "polygate"}, Timeout: caddy.Duration(3 * time.Minute),
-		FirstByteTimeout: caddy.Duration(15 * time.Second), MaxIdleConnsPerHost: 128, StreamUsage: &off}
+	want := Azure{Settings: providers.Settings{BaseURL: "https://contoso.openai.azure.com", APIKey: "{env.AZURE_OPENAI_API_KEY}", Headers: map[string]string{"x-ms-useragent": "polygate"}, Timeout: caddy.Duration(3 * time.Minute), FirstByteTimeout: caddy.Duration(15 * time.Second), MaxIdleConnsPerHost: 128}, APIVersion: "2025-04-01-preview", StreamUsage: &off}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("got %+v\nwant %+v", p, want)
 	}

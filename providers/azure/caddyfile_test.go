@@ -3,6 +3,7 @@ package azure
 import (
 	"encoding/json"
 	"os"
+	"reflect"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -26,7 +27,10 @@ func TestCaddyfileSnippet(t *testing.T) {
 	}
 	got, _ := json.Marshal(mod)
 	const want = `{"base_url":"{env.AZURE_OPENAI_ENDPOINT}","api_key":"{env.AZURE_OPENAI_API_KEY}","api_version":"2024-10-21","timeout":300000000000,"first_byte_timeout":30000000000,"max_idle_conns_per_host":256,"stream_usage":true}`
-	if string(got) != want {
+	var gotV, wantV any
+	_ = json.Unmarshal(got, &gotV)
+	_ = json.Unmarshal([]byte(want), &wantV)
+	if !reflect.DeepEqual(gotV, wantV) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }

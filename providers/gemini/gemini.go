@@ -53,26 +53,13 @@ const (
 // chat.completion objects and chat.completion.chunk events; embeddings go
 // through batchEmbedContents.
 type Gemini struct {
-	// BaseURL is the API root without the version path. Default:
-	// https://generativelanguage.googleapis.com. May hold placeholders.
-	BaseURL string `json:"base_url,omitempty"`
-	// APIKey is sent in the x-goog-api-key header, never in the URL. Keep it
-	// a placeholder like {env.GEMINI_API_KEY}: it is resolved when the
-	// config is loaded, so the saved JSON never holds the key.
-	APIKey string `json:"api_key,omitempty"`
+	// Settings are the shared options; base_url defaults to
+	// https://generativelanguage.googleapis.com (the API root without the
+	// version path) and the key is sent as the x-goog-api-key header, never
+	// in the URL.
+	providers.Settings
 	// APIVersion is the version path of the API. Default: v1beta.
 	APIVersion string `json:"api_version,omitempty"`
-	// Headers are extra headers sent upstream on every request (values may
-	// hold placeholders).
-	Headers map[string]string `json:"headers,omitempty"`
-	// Timeout bounds one upstream call, a whole stream included. Default: 10m.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
-	// FirstByteTimeout bounds the wait for the upstream's response headers.
-	// Default: none (only Timeout applies).
-	FirstByteTimeout caddy.Duration `json:"first_byte_timeout,omitempty"`
-	// MaxIdleConnsPerHost is how many idle connections to keep open to the
-	// upstream. Default: 1024.
-	MaxIdleConnsPerHost int `json:"max_idle_conns_per_host,omitempty"`
 
 	root   string // base + "/" + version
 	header http.Header
@@ -89,38 +76,17 @@ func (Gemini) CaddyModule() caddy.ModuleInfo {
 
 // Provision resolves placeholders and prepares the HTTP client.
 func (p *Gemini) Provision(ctx caddy.Context) error {
-	repl := caddy.NewReplacer()
-	base := strings.TrimRight(repl.ReplaceAll(p.BaseURL, ""), "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	if err := providers.CheckBaseURL(base); err != nil {
+	setup, err := p.Resolve("gemini", DefaultBaseURL, "X-Goog-Api-Key", "")
+	if err != nil {
 		return err
 	}
-	version := strings.Trim(repl.ReplaceAll(p.APIVersion, ""), "/")
+	version := strings.Trim(caddy.NewReplacer().ReplaceAll(p.APIVersion, ""), "/")
 	if version == "" {
 		version = DefaultAPIVersion
 	}
-	p.root = base + "/" + version
-	p.header = make(http.Header, len(p.Headers)+2)
-	for k, v := range p.Headers {
-		p.header.Set(k, repl.ReplaceAll(v, ""))
-	}
-	if key := repl.ReplaceAll(p.APIKey, ""); key != "" {
-		p.header.Set("X-Goog-Api-Key", key)
-	}
-	p.header.Set("Content-Type", "application/json")
-	name := p.client.Name
-	if name == "" {
-		name = "gemini"
-	}
-	p.client = providers.Client{
-		HTTP:             &http.Client{Transport: providers.NewTransport(p.MaxIdleConnsPerHost)},
-		Timeout:          time.Duration(p.Timeout),
-		FirstByteTimeout: time.Duration(p.FirstByteTimeout),
-		Name:             name,
-		ParseError:       parseError,
-	}
+	p.root = setup.BaseURL + "/" + version
+	p.header, p.client = setup.Header, setup.Client
+	p.client.ParseError = parseError
 	return nil
 }
 
@@ -219,43 +185,15 @@ func (p *Gemini) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if ok, err := p.UnmarshalOption(d); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch d.Val() {
-		case "base_url":
-			if err := providers.ParseString(d, &p.BaseURL); err != nil {
-				return err
-			}
-			if !strings.Contains(p.BaseURL, "{") {
-				if err := providers.CheckBaseURL(p.BaseURL); err != nil {
-					return d.Err(err.Error())
-				}
-			}
-		case "api_key":
-			if err := providers.ParseString(d, &p.APIKey); err != nil {
-				return err
-			}
 		case "api_version":
 			if err := providers.ParseString(d, &p.APIVersion); err != nil {
-				return err
-			}
-		case "header":
-			var k, v string
-			if !d.Args(&k, &v) {
-				return d.ArgErr()
-			}
-			if p.Headers == nil {
-				p.Headers = make(map[string]string)
-			}
-			p.Headers[k] = v
-		case "timeout":
-			if err := providers.ParseDuration(d, &p.Timeout); err != nil {
-				return err
-			}
-		case "first_byte_timeout":
-			if err := providers.ParseDuration(d, &p.FirstByteTimeout); err != nil {
-				return err
-			}
-		case "max_idle_conns_per_host":
-			if err := providers.ParseInt(d, &p.MaxIdleConnsPerHost); err != nil {
 				return err
 			}
 		default:

@@ -29,7 +29,7 @@ import (
 
 func newProvider(t testing.TB, base string) *Gemini {
 	t.Helper()
-	p := &Gemini{BaseURL: base, APIKey: "test-key"}
+	p := &Gemini{Settings: providers.Settings{BaseURL: base, APIKey: "test-key"}}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	if err := p.Provision(ctx); err != nil {
@@ -478,7 +478,7 @@ func TestProvider(t *testing.T) {
 
 func TestProvision(t *testing.T) {
 	t.Setenv("POLYGATE_TEST_GEMINI_KEY", "AIza-secret")
-	p := &Gemini{APIKey: "{env.POLYGATE_TEST_GEMINI_KEY}", APIVersion: "v1"}
+	p := &Gemini{Settings: providers.Settings{APIKey: "{env.POLYGATE_TEST_GEMINI_KEY}"}, APIVersion: "v1"}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
 	if err := p.Provision(ctx); err != nil {
@@ -487,7 +487,7 @@ func TestProvision(t *testing.T) {
 	if p.header.Get("X-Goog-Api-Key") != "AIza-secret" || p.APIKey != "{env.POLYGATE_TEST_GEMINI_KEY}" || p.root != "https://generativelanguage.googleapis.com/v1" || p.client.Name != "gemini" {
 		t.Errorf("provisioned: root %q header %v field %q", p.root, p.header, p.APIKey)
 	}
-	if err := (&Gemini{BaseURL: "//nohost"}).Provision(ctx); err == nil {
+	if err := (&Gemini{Settings: providers.Settings{BaseURL: "//nohost"}}).Provision(ctx); err == nil {
 		t.Error("a bad base_url was accepted")
 	}
 }
@@ -506,11 +506,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	if err := p.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
 	}
-	want := Gemini{
-		BaseURL: "https://gateway.example.com/google", APIKey: "{env.GEMINI_API_KEY}", APIVersion: "v1alpha",
-		Headers: map[string]string{"x-goog-user-project": "my-project"}, Timeout: caddy.Duration(2 * time.Minute),
-		FirstByteTimeout: caddy.Duration(20 * time.Second), MaxIdleConnsPerHost: 256,
-	}
+	want := Gemini{Settings: providers.Settings{BaseURL: "https://gateway.example.com/google", APIKey: "{env.GEMINI_API_KEY}", Headers: map[string]string{"x-goog-user-project": "my-project"}, Timeout: caddy.Duration(2 * time.Minute), FirstByteTimeout: caddy.Duration(20 * time.Second), MaxIdleConnsPerHost: 256}, APIVersion: "v1alpha"}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("got %+v\nwant %+v", p, want)
 	}
