@@ -133,6 +133,26 @@ func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, err
 	return resp, nil
 }
 
+// Post sends body to target with Do. header holds the provider's constant
+// headers and is shared read-only; extra (client headers worth forwarding)
+// are added where header sets none.
+func (c *Client) Post(ctx context.Context, target string, body []byte, header, extra http.Header) (*http.Response, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	if err != nil {
+		return nil, c.InvalidResponse(err.Error())
+	}
+	hr.Header = header
+	if len(extra) > 0 {
+		hr.Header = header.Clone()
+		for k, v := range extra {
+			if hr.Header.Get(k) == "" {
+				hr.Header[k] = v
+			}
+		}
+	}
+	return c.Do(ctx, hr)
+}
+
 // ReadBody reads a complete non-streamed answer, bounded by MaxResponseBody.
 func (c *Client) ReadBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()

@@ -20,7 +20,6 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -123,20 +122,7 @@ func (p *Anthropic) ChatCompletions(ctx context.Context, req *providers.Request)
 	if err != nil {
 		return nil, &providers.Error{Err: openai.InvalidRequest("", "encoding the Anthropic request: "+err.Error())}
 	}
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, p.messagesURL, bytes.NewReader(body))
-	if err != nil {
-		return nil, p.client.InvalidResponse(err.Error())
-	}
-	hr.Header = p.header
-	if len(req.Header) > 0 {
-		hr.Header = p.header.Clone()
-		for k, v := range req.Header {
-			if hr.Header.Get(k) == "" {
-				hr.Header[k] = v
-			}
-		}
-	}
-	resp, err := p.client.Do(ctx, hr)
+	resp, err := p.client.Post(ctx, p.messagesURL, body, p.header, req.Header)
 	if err != nil {
 		return nil, err
 	}

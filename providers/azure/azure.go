@@ -185,20 +185,7 @@ func (p *Azure) Embeddings(ctx context.Context, req *providers.Request) (*provid
 }
 
 func (p *Azure) call(ctx context.Context, target string, body []byte, req *providers.Request) (*providers.Response, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, p.client.InvalidResponse(err.Error())
-	}
-	hr.Header = p.header
-	if len(req.Header) > 0 {
-		hr.Header = p.header.Clone()
-		for k, v := range req.Header {
-			if hr.Header.Get(k) == "" {
-				hr.Header[k] = v
-			}
-		}
-	}
-	resp, err := p.client.Do(ctx, hr)
+	resp, err := p.client.Post(ctx, target, body, p.header, req.Header)
 	if err != nil {
 		return nil, err
 	}

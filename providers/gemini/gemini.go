@@ -20,7 +20,6 @@
 package gemini
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -152,20 +151,7 @@ func (p *Gemini) ChatCompletions(ctx context.Context, req *providers.Request) (*
 }
 
 func (p *Gemini) post(ctx context.Context, target string, body []byte, clientHeader http.Header) (*http.Response, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
-	if err != nil {
-		return nil, p.client.InvalidResponse(err.Error())
-	}
-	hr.Header = p.header
-	if len(clientHeader) > 0 {
-		hr.Header = p.header.Clone()
-		for k, v := range clientHeader {
-			if hr.Header.Get(k) == "" {
-				hr.Header[k] = v
-			}
-		}
-	}
-	return p.client.Do(ctx, hr)
+	return p.client.Post(ctx, target, body, p.header, clientHeader)
 }
 
 // UnmarshalCaddyfile sets up the provider from Caddyfile tokens. Syntax:
