@@ -67,17 +67,8 @@ func parseChat(body []byte) (*chatRequest, *openai.Error) {
 func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) {
 	c := newCall("chat/completions")
 	defer g.finish(r, c)
-	if r.Method != http.MethodPost {
-		c.Status = http.StatusMethodNotAllowed
-		methodNotAllowed(w, r, http.MethodPost)
-		return
-	}
-	if !g.identify(w, r, c) {
-		return
-	}
-	body, oe := g.readBody(r)
-	if oe != nil {
-		c.Status = writeError(w, r, oe)
+	body, ok := g.begin(w, r, c)
+	if !ok {
 		return
 	}
 	req, oe := parseChat(body)
@@ -86,26 +77,15 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.Model, c.Stream = req.model.Str, req.stream
-	route := g.Resolve(c.Model)
-	if route == nil {
-		setPlaceholders(r, requestInfo{model: c.Model})
-		c.Status = writeError(w, r, modelNotFound(c.Model))
+	a, ok := g.admit(w, r, c, "chat/completions", req.body, req.model, req.maxTokens, messageTexts)
+	if !ok {
 		return
 	}
-
-	if body, ok := g.checkInput(w, r, c, "chat/completions", req.body); !ok {
-		return
-	} else if len(body) != len(req.body) || &body[0] != &req.body[0] {
-		req.body, req.model = body, relocateModel(body)
-	}
-	c.price = route.Price
-	if !g.reserve(w, r, c, req.maxTokens, func() []string { return messageTexts(req.body) }) {
+	req.body, req.model = a.body, a.model
+	if a.hit && g.serveHit(w, r, c, a.entry.Body, req.stream, req.wantUsage) {
 		return
 	}
-	entry, hit, lk := g.lookup(w, r, c, "chat/completions", req.body)
-	if hit && g.serveHit(w, r, c, entry.Body, req.stream, req.wantUsage) {
-		return
-	}
+	route, lk := a.route, a.lk
 
 	var first []byte
 	var eof bool

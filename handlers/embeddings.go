@@ -13,17 +13,8 @@ import (
 func (g *Gateway) ServeEmbeddings(w http.ResponseWriter, r *http.Request) {
 	c := newCall("embeddings")
 	defer g.finish(r, c)
-	if r.Method != http.MethodPost {
-		c.Status = http.StatusMethodNotAllowed
-		methodNotAllowed(w, r, http.MethodPost)
-		return
-	}
-	if !g.identify(w, r, c) {
-		return
-	}
-	body, oe := g.readBody(r)
-	if oe != nil {
-		c.Status = writeError(w, r, oe)
+	body, ok := g.begin(w, r, c)
+	if !ok {
 		return
 	}
 	root, oe := parseObject(body)
@@ -42,30 +33,19 @@ func (g *Gateway) ServeEmbeddings(w http.ResponseWriter, r *http.Request) {
 	}
 	model.Index += trimmedOffset(body)
 	c.Model = model.Str
-	route := g.Resolve(c.Model)
-	if route == nil {
-		setPlaceholders(r, requestInfo{model: c.Model})
-		c.Status = writeError(w, r, modelNotFound(c.Model))
+	a, ok := g.admit(w, r, c, "embeddings", body, model, 0, inputTexts)
+	if !ok {
 		return
 	}
-	if checked, ok := g.checkInput(w, r, c, "embeddings", body); !ok {
-		return
-	} else if len(checked) != len(body) || &checked[0] != &body[0] {
-		body, model = checked, relocateModel(checked)
-	}
-	c.price = route.Price
-	if !g.reserve(w, r, c, 0, func() []string { return inputTexts(body) }) {
-		return
-	}
-	entry, hit, lk := g.lookup(w, r, c, "embeddings", body)
-	if hit {
-		writeJSON(w, entry.Body)
+	if a.hit {
+		writeJSON(w, a.entry.Body)
 		c.Provider = "cache"
-		c.readUsage(gjson.GetBytes(entry.Body, "usage"))
+		c.readUsage(gjson.GetBytes(a.entry.Body, "usage"))
 		c.Cost = 0
 		setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider})
 		return
 	}
+	body, model, route, lk := a.body, a.model, a.route, a.lk
 	resp, err := g.attempt(r.Context(), c, route, body, model, func(up *providers.Upstream, body []byte) (*providers.Response, error) {
 		return up.Provider.Embeddings(r.Context(), &providers.Request{Body: body, Model: up.Model})
 	})
