@@ -21,13 +21,13 @@ func TestWriterThroughput(t *testing.T) {
 		const total, producers = 50_000, 4
 		start := time.Now()
 		var wg sync.WaitGroup
-		for p := range producers {
+		for range producers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := range total / producers {
 					s.Record(Caller{ID: "key:k" + fmt.Sprint(i%50), KeyID: "k"}, Record{
-						RequestID: fmt.Sprintf("tp-%d-%d", p, i), Model: "gpt-4o-mini", Provider: "openai",
+						Model: "gpt-4o-mini", Provider: "openai",
 						UpstreamModel: "gpt-4o-mini-2024-07-18", InputTokens: 1200, OutputTokens: 300,
 						CostUSD: 0.00036, LatencyMS: 850, TTFTMS: 120, Status: 200, Attempts: 1, Streamed: true,
 					})

@@ -79,7 +79,7 @@ func (r *Record) args(dst []any) []any {
 // batch they are in).
 func (r *Record) prepare(now time.Time) {
 	if r.RequestID == "" {
-		r.RequestID = randomID(16)
+		r.RequestID = orderedID(now)
 	}
 	if r.Time.IsZero() {
 		r.Time = now
