@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/tidwall/gjson"
@@ -152,7 +153,6 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 	h.Del("Content-Length")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
-	buf := make([]byte, 0, 1024)
 	var output []byte // the text sent, counted if the usage chunk never comes
 	counting := g.Accounting != nil
 	defer func() {
@@ -177,12 +177,11 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 		if counting {
 			output = append(output, gjson.GetBytes(data, "choices.0.delta.content").Str...)
 		}
-		buf = openai.AppendEvent(buf[:0], data)
-		if _, err := w.Write(buf); err != nil {
+		ok := writeEvent(w, data)
+		if !ok {
 			c.Status = 499
-			return false
 		}
-		return true
+		return ok
 	}
 	for !eof {
 		if acc != nil {
@@ -240,7 +239,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 				oe = pe.Err
 				c.Status = oe.Status
 			}
-			_, _ = w.Write(openai.AppendEvent(buf[:0], oe.AppendJSON(nil)))
+			writeEvent(w, oe.AppendJSON(nil))
 			_ = rc.Flush()
 			return
 		}
@@ -252,6 +251,21 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 			g.store(lk, answer)
 		}
 	}
+}
+
+// eventBuffers hold an event while it is written: between events an open
+// stream holds no buffer of its own.
+var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// writeEvent writes data as one SSE event; false when the write failed.
+func writeEvent(w io.Writer, data []byte) bool {
+	bp := eventBuffers.Get().(*[]byte)
+	*bp = openai.AppendEvent((*bp)[:0], data)
+	_, err := w.Write(*bp)
+	if cap(*bp) <= 64<<10 {
+		eventBuffers.Put(bp)
+	}
+	return err == nil
 }
 
 // finish completes the call record and hands it on.

@@ -30,11 +30,19 @@ const (
 	// streamBufferSize is the read buffer of one upstream stream: small, so
 	// that many open streams stay cheap (longer events are assembled).
 	streamBufferSize = 2048
+	// transportWriteBuffer is a connection's write buffer: a typical chat
+	// request (headers and body) still leaves in one write, and an idle or
+	// streaming connection holds little.
+	transportWriteBuffer = 2048
+	// transportReadBuffer is a connection's read buffer. Bodies are read
+	// through larger buffers of their own (a stream's event reader, a whole
+	// answer), which bufio fills directly, so this one mostly holds headers.
+	transportReadBuffer = 1024
 )
 
 // NewTransport returns the HTTP transport providers use: proxy from the
 // environment, HTTP/2 when the upstream offers it, small per-connection
-// buffers and maxIdlePerHost idle connections per host (0 means
+// buffers (2 KiB write, 1 KiB read: memory per open stream) and maxIdlePerHost idle connections per host (0 means
 // DefaultMaxIdleConnsPerHost).
 func NewTransport(maxIdlePerHost int) *http.Transport {
 	if maxIdlePerHost <= 0 {
@@ -52,8 +60,8 @@ func NewTransport(maxIdlePerHost int) *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		WriteBufferSize:       4096,
-		ReadBufferSize:        4096,
+		WriteBufferSize:       transportWriteBuffer,
+		ReadBufferSize:        transportReadBuffer,
 	}
 }
 
