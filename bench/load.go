@@ -30,6 +30,8 @@ type Measurement struct {
 	// Accounting of the machine's CPU during the run, to spot other work.
 	TargetCPU time.Duration // target process
 	ToolCPU   time.Duration // wrk (child) or the Go load generator (this process)
+	DBCPU     time.Duration // the target's PostgreSQL server, if any
+	Upstream  int64         // requests the mock served meanwhile (0 for cache hits)
 	Wall      time.Duration
 	Foreign   float64 // cores used by processes outside the benchmark, on average
 }
@@ -43,6 +45,7 @@ type preparedRow struct {
 	p       *proc
 	script  string // wrk lua script path
 	err     string // set when the row cannot be measured
+	served  int    // requests completed in every run so far, warm-ups and retries included
 }
 
 func prepareRow(e *env, r *Row, p *proc, mockPort int, idx int) (*preparedRow, error) {
@@ -89,6 +92,11 @@ end
 	return b.String()
 }
 
+// wrkSeconds is d rounded up to whole seconds, at least 1.
+func wrkSeconds(d time.Duration) int {
+	return max(1, int((d+time.Second-1)/time.Second))
+}
+
 // runWrk measures a row with wrk.
 func runWrk(e *env, pr *preparedRow, conc int, d time.Duration, threads int) Measurement {
 	if threads > conc {
@@ -98,8 +106,9 @@ func runWrk(e *env, pr *preparedRow, conc int, d time.Duration, threads int) Mea
 	t0 := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
+	// wrk takes whole seconds only ("-d0.5s" is a usage error).
 	cmd := exec.CommandContext(ctx, e.wrk, "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conc),
-		"-d"+strconv.FormatFloat(d.Seconds(), 'f', -1, 64)+"s", "--timeout", "10s", "-s", pr.script, pr.url)
+		"-d"+strconv.Itoa(wrkSeconds(d))+"s", "--timeout", "10s", "-s", pr.script, pr.url)
 	out, err := cmd.CombinedOutput()
 	cpu := cpuTime(pr.p.pid()) - cpu0
 	if err != nil {
@@ -246,6 +255,78 @@ func runGo(pr *preparedRow, conc int, d time.Duration) Measurement {
 		m.Err = fmt.Sprintf("%d ok, %d errors (first: %s)", m.Requests, ec, shorten(fe, 120))
 	}
 	return m
+}
+
+// mockCalls is how many API requests the mock has served so far (its
+// /mock/stats counters), or 0 when it does not answer.
+func mockCalls(port int) int64 {
+	resp, err := statsClient.Get(fmt.Sprintf("http://127.0.0.1:%d/mock/stats", port))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	var st map[string]int64
+	if json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return 0
+	}
+	return st["chat"] + st["chat_stream"] + st["embeddings"] + st["messages"] + st["messages_stream"]
+}
+
+var statsClient = &http.Client{Transport: newTransport(1), Timeout: 5 * time.Second}
+
+// probeResult is a probe and how it went.
+type probeResult struct {
+	Probe
+	err error
+}
+
+// probe sends pb's request to p and checks the answer.
+func probe(p *proc, mockPort int, pb *Probe) error {
+	pr := &preparedRow{Row: &Row{Method: "POST", Path: "/v1/chat/completions", Headers: clientHeaders}, p: p,
+		url: fmt.Sprintf("http://127.0.0.1:%d/v1/chat/completions", p.port), body: []byte(expand(pb.Body, p.port, mockPort)),
+		headers: map[string]string{"Content-Type": "application/json"}}
+	for k, v := range clientHeaders {
+		pr.headers[k] = v
+	}
+	want := pb.Status
+	if want == 0 {
+		want = 200
+	}
+	client := &http.Client{Transport: newTransport(1), Timeout: 15 * time.Second}
+	defer client.CloseIdleConnections()
+	deadline := time.Now().Add(pb.Within)
+	for {
+		err := func() error {
+			resp, err := client.Do(pr.newRequest(context.Background()))
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			s := string(b)
+			switch {
+			case resp.StatusCode != want:
+				return fmt.Errorf("status %d, want %d: %s", resp.StatusCode, want, shorten(s, 160))
+			case pb.Header != "" && resp.Header.Get(pb.Header) != pb.Value:
+				return fmt.Errorf("%s: %q, want %q", pb.Header, resp.Header.Get(pb.Header), pb.Value)
+			}
+			for _, h := range pb.Has {
+				if !strings.Contains(s, h) {
+					return fmt.Errorf("answer lacks %q: %s", h, shorten(s, 200))
+				}
+			}
+			for _, h := range pb.HasNot {
+				if strings.Contains(s, h) {
+					return fmt.Errorf("answer contains %q: %s", h, shorten(s, 200))
+				}
+			}
+			return nil
+		}()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // preflight sends one request and checks the answer looks right.

@@ -1,14 +1,14 @@
 // Command bench is Polygate's benchmark harness. From the repository root:
 //
-//	go run ./bench            # full run, ≤ 10 minutes
-//	go run ./bench -quick     # concurrency 64 only, 1 s runs, ≤ 2 minutes
+//	go run ./bench            # full run, ≤ 15 minutes
+//	go run ./bench -quick     # the concurrencies the checks need, 1 s runs, ≤ 3 minutes
 //
-// It builds bench/bin/caddy (./cmd/caddy) and bench/bin/mock, starts a mock
-// OpenAI/Anthropic upstream and one process per target (the mock itself,
-// Caddy reverse_proxy, Caddy ai_gateway, Portkey's gateway when npm works),
-// measures every scenario row in alternating order over several short rounds,
-// and prints a markdown report (also written to bench/results/latest.md).
-// See bench/README.md.
+// It builds bench/bin/caddy (./cmd/caddy), bench/bin/mock and bench/bin/writer,
+// starts a mock OpenAI/Anthropic upstream and one process per target (the mock
+// itself, Caddy reverse_proxy, Caddy ai_gateway in several configurations,
+// Portkey's gateway when npm works), measures every scenario row in
+// alternating order over several short rounds, and prints a markdown report
+// (also written to bench/results/latest.md). See bench/README.md.
 package main
 
 import (
@@ -46,11 +46,24 @@ type options struct {
 	caddyBin   string
 	retries    int
 	maxForeign float64
+	postgres   string
+	writerRecs int
 }
 
 const defaultPortkeyVersion = "1.15.2"
 
-var allScenarioNames = []string{"chat", "chat-stream", "anthropic-stream", "embeddings", "memory"}
+// allScenarioNames are the table scenarios (scenarios.go) plus the writer
+// and memory phases, in the order they run.
+var allScenarioNames = func() []string {
+	var names []string
+	for _, s := range scenarios {
+		names = append(names, s.Name)
+	}
+	return append(names, writerPhase, "memory")
+}()
+
+// quickSkips are left out of -quick: no check needs them.
+var quickSkips = []string{"embeddings"}
 
 func logf(format string, a ...any) {
 	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
@@ -59,10 +72,10 @@ func logf(format string, a ...any) {
 func parseFlags() *options {
 	o := &options{}
 	var scn, tgt, conc string
-	flag.BoolVar(&o.quick, "quick", false, "quick run: concurrency 64, 1s runs, scenarios chat,chat-stream,anthropic-stream,memory")
+	flag.BoolVar(&o.quick, "quick", false, "quick run: 1s runs, only the concurrencies the checks need, every scenario but "+strings.Join(quickSkips, ","))
 	flag.StringVar(&scn, "scenarios", "", "comma-separated scenarios to run (default all: "+strings.Join(allScenarioNames, ",")+")")
-	flag.StringVar(&tgt, "targets", "", "comma-separated targets to run (default all that start); the baseline reverse_proxy is always kept")
-	flag.StringVar(&conc, "conc", "", "comma-separated concurrencies (default 1,16,64,256; per-scenario overrides apply; -quick: 64)")
+	flag.StringVar(&tgt, "targets", "", "comma-separated targets to run (default all that start); each scenario's baseline is always kept")
+	flag.StringVar(&conc, "conc", "", "comma-separated concurrencies for every scenario (default 1,16,64,256 or the scenario's own list; -quick: what the checks need)")
 	flag.DurationVar(&o.duration, "duration", 0, "length of one measured run (default 2s, -quick 1s)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds per (scenario, concurrency); target order rotates every round and medians are reported")
 	flag.IntVar(&o.retries, "retries", 1, "times a run is measured again when other processes used more than -max-foreign cores meanwhile")
@@ -77,6 +90,8 @@ func parseFlags() *options {
 	flag.DurationVar(&o.mockDelay, "mock-delay", 0, "delay between the mock's streamed events (throughput scenarios)")
 	flag.StringVar(&o.caddyBin, "caddy", "", "use this caddy binary instead of building bench/bin/caddy (e.g. to compare two builds)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs and process logs)")
+	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL URL for ai_gateway_pg and the writer (default $POLYGATE_TEST_POSTGRES, else the cluster of bash .ci/postgres.sh); each use gets a fresh schema, dropped at the end")
+	flag.IntVar(&o.writerRecs, "writer-records", 50_000, "records bench/bin/writer writes in the direct writer measurement")
 	flag.Parse()
 
 	if o.duration == 0 {
@@ -86,9 +101,10 @@ func parseFlags() *options {
 		}
 	}
 	if scn == "" {
-		o.scenarios = allScenarioNames
-		if o.quick {
-			o.scenarios = []string{"chat", "chat-stream", "anthropic-stream", "memory"}
+		for _, n := range allScenarioNames {
+			if !o.quick || !slices.Contains(quickSkips, n) {
+				o.scenarios = append(o.scenarios, n)
+			}
 		}
 	} else {
 		for _, s := range splitList(scn) {
@@ -105,9 +121,6 @@ func parseFlags() *options {
 			fatalf("bad concurrency %q", c)
 		}
 		o.conc = append(o.conc, n)
-	}
-	if o.quick && len(o.conc) == 0 {
-		o.conc = []int{64}
 	}
 	if o.rounds < 1 {
 		o.rounds = 1
@@ -154,20 +167,21 @@ func main() {
 	}
 	raiseNoFile()
 
+	tmp, err := os.MkdirTemp("", "polygate-bench-")
+	if err != nil {
+		fatalf("%v", err)
+	}
+	e := &env{root: root, tmp: tmp, aiExtra: o.aiExtra, mockDelay: o.mockDelay}
+	e.pg.flag = o.postgres
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sig
 		logf("interrupted: stopping children")
 		stopAll()
+		e.dropSchemas()
 		os.Exit(130)
 	}()
-
-	tmp, err := os.MkdirTemp("", "polygate-bench-")
-	if err != nil {
-		fatalf("%v", err)
-	}
-	e := &env{root: root, tmp: tmp, aiExtra: o.aiExtra, mockDelay: o.mockDelay}
 	defer func() {
 		if !o.keep {
 			os.RemoveAll(tmp)
@@ -176,6 +190,7 @@ func main() {
 	setup(e, o)
 
 	rep := run(e, o)
+	e.dropSchemas()
 	rep.elapsed = time.Since(start)
 	md := rep.markdown()
 	fmt.Println(md)
@@ -205,7 +220,8 @@ func raiseNoFile() {
 func setup(e *env, o *options) {
 	e.caddyBin = filepath.Join(e.root, "bench", "bin", "caddy")
 	e.mockBin = filepath.Join(e.root, "bench", "bin", "mock")
-	builds := []struct{ out, pkg string }{{e.caddyBin, "./cmd/caddy"}, {e.mockBin, "./bench/mock"}}
+	e.writerBin = filepath.Join(e.root, "bench", "bin", "writer")
+	builds := []struct{ out, pkg string }{{e.caddyBin, "./cmd/caddy"}, {e.mockBin, "./bench/mock"}, {e.writerBin, "./bench/writer"}}
 	if o.caddyBin != "" {
 		abs, err := filepath.Abs(o.caddyBin)
 		if err != nil {
@@ -224,6 +240,8 @@ func setup(e *env, o *options) {
 			if err != nil {
 				if st, serr := os.Stat(b.out); serr == nil {
 					e.note("building %s failed (%s); using the existing %s built %s", b.pkg, shorten(out, 300), rel(e, b.out), st.ModTime().Format("2006-01-02 15:04"))
+				} else if b.out == e.writerBin {
+					e.note("building %s failed (%s): the direct writer measurement is n/a", b.pkg, shorten(out, 300))
 				} else {
 					fatalf("building %s: %v\n%s", b.pkg, err, out)
 				}
@@ -253,6 +271,9 @@ func setup(e *env, o *options) {
 			cancel()
 			e.wrk, _ = exec.LookPath("wrk")
 		}
+	}
+	if e.wrk != "" && o.duration%time.Second != 0 {
+		e.note("wrk takes whole seconds: its runs last %ds (-duration %s); the Go client's runs last %s", wrkSeconds(o.duration), o.duration, o.duration)
 	}
 	if e.wrk == "" {
 		e.note("wrk not available: throughput is measured with the Go load generator too (it competes harder for the 2 cores)")
@@ -344,18 +365,37 @@ type cell struct {
 	ttfb []Measurement // per round (Go client, streamed scenarios)
 }
 
+// concFor is the concurrencies s is measured at: -conc, or in a quick run
+// those its checks need, or the scenario's own list, or 1, 16, 64, 256.
 func (o *options) concFor(s *Scenario) []int {
-	if len(o.conc) > 0 {
+	switch {
+	case len(o.conc) > 0:
 		return o.conc
-	}
-	if s.Conc != nil {
+	case o.quick:
+		return checkedConc(s.Name)
+	case s.Conc != nil:
 		return s.Conc
 	}
 	return []int{1, 16, 64, 256}
 }
 
-func (o *options) wantTarget(name string) bool {
-	return len(o.targets) == 0 || slices.Contains(o.targets, name) || name == "reverse_proxy"
+// roundsFor is the number of rounds of s.
+func (o *options) roundsFor(s *Scenario) int {
+	return o.rounds * max(1, s.RoundsX)
+}
+
+// wantTarget reports whether target is measured in scenario scn: every
+// target unless -targets says otherwise, and always the scenario's baseline.
+func (o *options) wantTarget(scn, target string) bool {
+	if len(o.targets) == 0 || slices.Contains(o.targets, target) {
+		return true
+	}
+	for _, s := range scenarios {
+		if s.Name == scn {
+			return s.Baseline == target
+		}
+	}
+	return scn == "memory" && target == "reverse_proxy"
 }
 
 // run measures everything and returns the report data.
@@ -376,8 +416,9 @@ func run(e *env, o *options) *report {
 	rep.scenarios = scns
 	rep.rows = map[string][]*preparedRow{}
 
-	// Phase 1: throughput and latency.
-	if len(scns) > 0 {
+	// Phase 1: throughput and latency, then the writer phase on the same
+	// processes.
+	if len(scns) > 0 || slices.Contains(o.scenarios, writerPhase) {
 		runThroughput(e, o, rep, tmap)
 	}
 	// Phase 2: memory per open stream, on fresh processes.
@@ -388,46 +429,61 @@ func run(e *env, o *options) *report {
 	return rep
 }
 
+// runner measures rows against one mock.
+type runner struct {
+	e    *env
+	o    *options
+	rep  *report
+	mock *proc
+}
+
+// neededRows are the rows of the selected scenarios and phases, in order.
+func neededRows(o *options) []*Row {
+	var out []*Row
+	for i := range rows {
+		if r := &rows[i]; slices.Contains(o.scenarios, r.Scenario) && o.wantTarget(r.Scenario, r.Target) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func runThroughput(e *env, o *options, rep *report, tmap map[string]*Target) {
 	mock, err := e.startMock(false)
 	if err != nil {
 		fatalf("starting the mock: %v", err)
 	}
 	defer mock.stop()
+	rn := &runner{e: e, o: o, rep: rep, mock: mock}
+	need := neededRows(o)
 
-	// Start every target that a selected row needs.
+	// Start every target that a selected row needs, then probe it.
 	started := map[string]*proc{}
 	startErr := map[string]string{}
-	for _, s := range rep.scenarios {
-		for i := range rows {
-			r := &rows[i]
-			if r.Scenario != s.Name || !o.wantTarget(r.Target) {
-				continue
-			}
-			if _, ok := started[r.Target]; ok {
-				continue
-			}
-			if _, ok := startErr[r.Target]; ok {
-				continue
-			}
-			t := tmap[r.Target]
-			if t == nil {
-				startErr[r.Target] = "unknown target"
-				continue
-			}
-			if t.Kind == "portkey" && e.portkeyJS == "" {
-				startErr[r.Target] = "skipped" // noted at setup
-				continue
-			}
-			logf("starting %s", t.Name)
-			p, err := e.startTarget(t, mock, "")
-			if err != nil {
-				startErr[r.Target] = err.Error()
-				logf("  %s: n/a: %v", t.Name, err)
-				continue
-			}
-			started[r.Target] = p
+	for _, r := range need {
+		if _, ok := started[r.Target]; ok {
+			continue
 		}
+		if _, ok := startErr[r.Target]; ok {
+			continue
+		}
+		t := tmap[r.Target]
+		if t == nil {
+			startErr[r.Target] = "unknown target"
+			continue
+		}
+		if t.Kind == "portkey" && e.portkeyJS == "" {
+			startErr[r.Target] = "skipped" // noted at setup
+			continue
+		}
+		logf("starting %s", t.Name)
+		p, err := e.startTarget(t, mock, "")
+		if err != nil {
+			startErr[r.Target] = err.Error()
+			logf("  %s: n/a: %v", t.Name, err)
+			continue
+		}
+		started[r.Target] = p
 	}
 	defer func() {
 		for name, p := range started {
@@ -436,70 +492,53 @@ func runThroughput(e *env, o *options, rep *report, tmap map[string]*Target) {
 			}
 		}
 	}()
-
-	// Prepare and check every row.
-	idx := 0
-	for _, s := range rep.scenarios {
-		for i := range rows {
-			r := &rows[i]
-			if r.Scenario != s.Name || !o.wantTarget(r.Target) {
-				continue
+	for _, pb := range probes {
+		p := started[pb.Target]
+		if p == nil {
+			continue
+		}
+		err := probe(p, mock.port, &pb)
+		rep.probes = append(rep.probes, probeResult{Probe: pb, err: err})
+		if err != nil {
+			logf("  probe %s: %s: FAILED: %v", pb.Target, pb.What, err)
+			if _, bad := startErr[pb.Target]; !bad {
+				startErr[pb.Target] = fmt.Sprintf("probe %q failed: %v", pb.What, err)
 			}
-			idx++
-			if msg, bad := startErr[r.Target]; bad {
-				if r.Target == "portkey" && e.portkeyJS == "" {
-					continue // skipped, noted at setup
-				}
-				rep.rows[s.Name] = append(rep.rows[s.Name], &preparedRow{Row: r, err: msg})
-				continue
-			}
-			pr, err := prepareRow(e, r, started[r.Target], mock.port, idx)
-			if err != nil {
-				fatalf("%v", err)
-			}
-			// Two tries: Portkey's first request can be slow.
-			if err := preflight(pr); err != nil {
-				if err2 := preflight(pr); err2 != nil {
-					pr.err = err2.Error()
-					logf("  %s/%s: n/a: %v", s.Name, pr.name(), err2)
-				}
-			}
-			rep.rows[s.Name] = append(rep.rows[s.Name], pr)
+		} else {
+			logf("  probe %s: %s: ok", pb.Target, pb.What)
 		}
 	}
 
-	// measure runs one measurement and works out how much CPU processes
-	// outside the benchmark used meanwhile; a run that shared the machine with
-	// more than -max-foreign cores of other work is done again (-retries).
-	measure := func(pr *preparedRow, conc int, d time.Duration, goClient bool, retries int) Measurement {
-		for attempt := 0; ; attempt++ {
-			busy0 := machineBusy()
-			mock0 := cpuTime(mock.pid())
-			var m Measurement
-			if !goClient && e.wrk != "" {
-				m = runWrk(e, pr, conc, d, o.threads)
+	// Prepare and check every row.
+	var writerRow *preparedRow
+	for idx, r := range need {
+		if msg, bad := startErr[r.Target]; bad {
+			if r.Target == "portkey" && e.portkeyJS == "" {
+				continue // skipped, noted at setup
+			}
+			pr := &preparedRow{Row: r, err: msg}
+			if r.Scenario == writerPhase {
+				writerRow = pr
 			} else {
-				m = runGo(pr, conc, d)
+				rep.rows[r.Scenario] = append(rep.rows[r.Scenario], pr)
 			}
-			if m.Err != "" || m.Wall <= 0 {
-				return m
+			continue
+		}
+		pr, err := prepareRow(e, r, started[r.Target], mock.port, idx+1)
+		if err != nil {
+			fatalf("%v", err)
+		}
+		// Two tries: Portkey's first request can be slow.
+		if err := preflight(pr); err != nil {
+			if err2 := preflight(pr); err2 != nil {
+				pr.err = err2.Error()
+				logf("  %s/%s: n/a: %v", r.Scenario, pr.name(), err2)
 			}
-			ours := m.TargetCPU + m.ToolCPU
-			if pr.p != mock {
-				ours += cpuTime(mock.pid()) - mock0
-			}
-			m.Foreign = max(0, float64(machineBusy()-busy0-ours)/float64(m.Wall))
-			if m.Foreign <= o.maxForeign || attempt >= retries || rep.retried >= rep.retryBudget {
-				rep.runs++
-				if m.Foreign > o.maxForeign {
-					rep.noisyKept++
-				}
-				rep.foreign = append(rep.foreign, m.Foreign)
-				return m
-			}
-			rep.retried++
-			logf("  %s c=%d: other processes used %.2f cores during the run: measuring again", pr.name(), conc, m.Foreign)
-			time.Sleep(time.Second)
+		}
+		if r.Scenario == writerPhase {
+			writerRow = pr
+		} else {
+			rep.rows[r.Scenario] = append(rep.rows[r.Scenario], pr)
 		}
 	}
 
@@ -510,67 +549,139 @@ func runThroughput(e *env, o *options, rep *report, tmap map[string]*Target) {
 		if s.Stream {
 			passes = 2
 		}
-		planned += len(rep.rows[s.Name]) * len(o.concFor(s)) * o.rounds * passes
+		for _, pr := range rep.rows[s.Name] {
+			planned += len(pr.concs(o.concFor(s))) * o.roundsFor(s) * passes
+		}
 	}
 	rep.retryBudget = (planned + 4) / 5
 
 	for _, s := range rep.scenarios {
-		prs := rep.rows[s.Name]
-		concs := o.concFor(s)
-		// Warm-up: one short unmeasured run per row at the highest concurrency.
-		warmD := min(time.Second, o.duration)
-		for _, pr := range prs {
-			if pr.err != "" {
-				continue
-			}
-			m := measure(pr, slices.Max(concs), warmD, false, 0)
-			if m.Err != "" {
-				pr.err = m.Err
-				logf("  %s/%s warm-up: n/a: %s", s.Name, pr.name(), m.Err)
-			}
+		rn.scenario(s)
+	}
+	if slices.Contains(o.scenarios, writerPhase) {
+		rep.writer = rn.writerPhase(writerRow)
+	}
+}
+
+// measure runs one measurement and works out how much CPU processes outside
+// the benchmark used meanwhile; a run that shared the machine with more than
+// -max-foreign cores of other work is done again (up to retries times).
+func (rn *runner) measure(pr *preparedRow, conc int, d time.Duration, goClient bool, retries int) Measurement {
+	e, o, rep, mock := rn.e, rn.o, rn.rep, rn.mock
+	for attempt := 0; ; attempt++ {
+		busy0 := machineBusy()
+		mock0 := cpuTime(mock.pid())
+		calls0 := mockCalls(mock.port)
+		db0 := pr.p.dbCPU()
+		var m Measurement
+		if !goClient && e.wrk != "" {
+			m = runWrk(e, pr, conc, d, o.threads)
+		} else {
+			m = runGo(pr, conc, d)
 		}
-		for _, c := range concs {
-			for round := 0; round < o.rounds; round++ {
-				order := rotate(prs, round)
-				passes := []bool{false}
-				if s.Stream {
-					passes = append(passes, true)
-				}
-				for _, ttfbPass := range passes {
-					for _, pr := range order {
-						if pr.err != "" {
-							continue
-						}
-						ri := rowIndex(prs, pr)
-						k := cellKey{s.Name, c, ri}
-						cl := rep.cells[k]
-						if cl == nil {
-							cl = &cell{}
-							rep.cells[k] = cl
-						}
-						m := measure(pr, c, o.duration, ttfbPass, o.retries)
-						what := "wrk"
-						if ttfbPass || e.wrk == "" {
-							what = "go"
-						}
-						if m.Err != "" {
-							pr.err = m.Err
-							logf("[%s c=%d r%d] %-22s %s: n/a: %s", s.Name, c, round+1, pr.name(), what, m.Err)
-							continue
-						}
-						if ttfbPass {
-							cl.ttfb = append(cl.ttfb, m)
-						} else {
-							cl.wrk = append(cl.wrk, m)
-						}
-						logf("[%s c=%d r%d] %-22s %s: %8.0f req/s  p50 %7.2fms  p99 %7.2fms  cpu %4.0fµs/req  other %.2f cores",
-							s.Name, c, round+1, pr.name(), what, m.RPS, ms(m.P50), ms(m.P99), us(m.CPUPerRq), m.Foreign)
-						time.Sleep(100 * time.Millisecond)
+		pr.served += m.Requests
+		if m.Err != "" || m.Wall <= 0 {
+			return m
+		}
+		m.Upstream = mockCalls(mock.port) - calls0
+		m.DBCPU = pr.p.dbCPU() - db0
+		ours := m.TargetCPU + m.ToolCPU + m.DBCPU
+		if pr.p != mock {
+			ours += cpuTime(mock.pid()) - mock0
+		}
+		m.Foreign = max(0, float64(machineBusy()-busy0-ours)/float64(m.Wall))
+		if m.Foreign <= o.maxForeign || attempt >= retries || rep.retried >= rep.retryBudget {
+			rep.runs++
+			if m.Foreign > o.maxForeign {
+				rep.noisyKept++
+			}
+			rep.foreign = append(rep.foreign, m.Foreign)
+			return m
+		}
+		rep.retried++
+		logf("  %s c=%d: other processes used %.2f cores during the run: measuring again", pr.name(), conc, m.Foreign)
+		time.Sleep(time.Second)
+	}
+}
+
+// scenario measures every row of s: a warm-up run each, then at every
+// concurrency several rounds in rotated order.
+func (rn *runner) scenario(s *Scenario) {
+	o, rep := rn.o, rn.rep
+	prs := rep.rows[s.Name]
+	concs := o.concFor(s)
+	counts := rn.usageRowsBefore(s, prs)
+	// Warm-up: one short unmeasured run per row at the highest concurrency.
+	warmD := min(time.Second, o.duration)
+	for _, pr := range prs {
+		if pr.err != "" {
+			continue
+		}
+		cs := pr.concs(concs)
+		if len(cs) == 0 {
+			continue
+		}
+		m := rn.measure(pr, slices.Max(cs), warmD, false, 0)
+		if m.Err != "" {
+			pr.err = m.Err
+			logf("  %s/%s warm-up: n/a: %s", s.Name, pr.name(), m.Err)
+		}
+	}
+	for _, c := range concs {
+		for round := 0; round < o.roundsFor(s); round++ {
+			order := rotate(prs, round)
+			passes := []bool{false}
+			if s.Stream {
+				passes = append(passes, true)
+			}
+			for _, ttfbPass := range passes {
+				for _, pr := range order {
+					if pr.err != "" || !slices.Contains(pr.concs(concs), c) {
+						continue
 					}
+					k := cellKey{s.Name, c, rowIndex(prs, pr)}
+					cl := rep.cells[k]
+					if cl == nil {
+						cl = &cell{}
+						rep.cells[k] = cl
+					}
+					m := rn.measure(pr, c, o.duration, ttfbPass, o.retries)
+					what := "wrk"
+					if ttfbPass || rn.e.wrk == "" {
+						what = "go"
+					}
+					if m.Err != "" {
+						pr.err = m.Err
+						logf("[%s c=%d r%d] %-22s %s: n/a: %s", s.Name, c, round+1, pr.name(), what, m.Err)
+						continue
+					}
+					if ttfbPass {
+						cl.ttfb = append(cl.ttfb, m)
+					} else {
+						cl.wrk = append(cl.wrk, m)
+					}
+					logf("[%s c=%d r%d] %-22s %s: %8.0f req/s  p50 %7.2fms  p99 %7.2fms  cpu %4.0fµs/req  other %.2f cores",
+						s.Name, c, round+1, pr.name(), what, m.RPS, ms(m.P50), ms(m.P99), us(m.CPUPerRq), m.Foreign)
+					time.Sleep(100 * time.Millisecond)
 				}
 			}
 		}
 	}
+	rn.usageRowsAfter(counts)
+}
+
+// concs is the part of the scenario's concurrencies the row is measured at.
+func (r *Row) concs(scn []int) []int {
+	if r.Conc == nil {
+		return scn
+	}
+	var out []int
+	for _, c := range scn {
+		if slices.Contains(r.Conc, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func rotate(prs []*preparedRow, k int) []*preparedRow {
@@ -606,7 +717,7 @@ func runMemory(e *env, o *options, tmap map[string]*Target) []MemResult {
 	var out []MemResult
 	for i := range rows {
 		r := &rows[i]
-		if r.Scenario != memoryScenario || r.Target == "direct" || !o.wantTarget(r.Target) {
+		if r.Scenario != memoryScenario || r.Target == "direct" || !o.wantTarget("memory", r.Target) {
 			continue
 		}
 		t := tmap[r.Target]

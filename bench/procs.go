@@ -25,6 +25,7 @@ type proc struct {
 	cmd  *exec.Cmd
 	log  string
 	done chan struct{}
+	pg   *pgDB // the PostgreSQL schema of a target whose Caddyfile has {{PG}}
 }
 
 var (
@@ -180,6 +181,7 @@ type env struct {
 	tmp       string // work dir for configs and logs
 	caddyBin  string
 	mockBin   string
+	writerBin string
 	wrk       string
 	node      string
 	portkeyJS string
@@ -187,6 +189,7 @@ type env struct {
 	notes     []string
 	aiExtra   string
 	mockDelay time.Duration
+	pg        pgState
 }
 
 func (e *env) note(format string, a ...any) {
@@ -223,14 +226,28 @@ func (e *env) startTarget(t *Target, mock *proc, suffix string) (*proc, error) {
 		if err != nil {
 			return nil, err
 		}
+		text := expand(t.Caddyfile, port, mock.port)
+		var db *pgDB
+		if strings.Contains(text, "{{PG}}") {
+			if db, err = e.pgFor(t.Name + suffix); err != nil {
+				return nil, err
+			}
+			text = strings.ReplaceAll(text, "{{PG}}", strconv.Quote(db.dsn))
+		}
 		cfg := filepath.Join(e.tmp, t.Name+suffix+".Caddyfile")
-		if err := os.WriteFile(cfg, []byte(expand(t.Caddyfile, port, mock.port)), 0o644); err != nil {
+		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 			return nil, err
 		}
-		xdg := filepath.Join(e.tmp, "xdg")
+		// Each process has its own data directory (the default accounting
+		// database is a SQLite file in it).
+		xdg := filepath.Join(e.tmp, "xdg-"+t.Name+suffix)
 		env := []string{"XDG_CONFIG_HOME=" + xdg, "XDG_DATA_HOME=" + xdg}
-		return startProc(t.Name, port, filepath.Join(e.tmp, t.Name+suffix+".log"), env, 20*time.Second,
+		p, err := startProc(t.Name, port, filepath.Join(e.tmp, t.Name+suffix+".log"), env, 20*time.Second,
 			e.caddyBin, "run", "--config", cfg, "--adapter", "caddyfile")
+		if p != nil {
+			p.pg = db
+		}
+		return p, err
 	case "portkey":
 		if e.portkeyJS == "" {
 			return nil, errors.New("portkey not installed")
@@ -277,18 +294,24 @@ var clkTck = func() float64 {
 	return 100
 }()
 
-// cpuTime is the user+system CPU time the process has used so far.
-func cpuTime(pid int) time.Duration {
+// statFields are the fields of /proc/PID/stat after the command name:
+// [0] is the state (field 3 of proc(5)), [1] the parent pid, [11] utime,
+// [12] stime, [13] cutime, [14] cstime.
+func statFields(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return nil
 	}
-	// Fields after the ")" closing the command name: state is field 3, utime 14, stime 15.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0
+		return nil
 	}
-	fs := strings.Fields(string(b[i+1:]))
+	return strings.Fields(string(b[i+1:]))
+}
+
+// cpuTime is the user+system CPU time the process has used so far.
+func cpuTime(pid int) time.Duration {
+	fs := statFields(pid)
 	if len(fs) < 13 {
 		return 0
 	}

@@ -14,6 +14,12 @@
 //	POST /v1/messages          Anthropic Messages: JSON, or SSE (message_start,
 //	                           content_block_start, content_block_delta...,
 //	                           content_block_stop, message_delta, message_stop)
+//	GET  /mock/stats           the request counters (Stats) as JSON
+//
+// A chat completion request with a top-level "mock_reply":"<text>" member is
+// answered with <text> as the assistant's content (built per request; the
+// text is used as written, JSON escapes included). The benchmark's probes use
+// it to check that output guardrails run.
 //
 // Use it in-process with httptest.NewServer(mockllm.New(mockllm.Config{})) or
 // standalone with `go run ./bench/mock -addr :9999`.
@@ -118,6 +124,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/models", "/models":
 		s.Stats.Models.Add(1)
 		writeJSON(w, s.modelsJSON)
+	case "/mock/stats":
+		st := &s.Stats
+		writeJSON(w, fmt.Appendf(nil, `{"chat":%d,"chat_stream":%d,"embeddings":%d,"models":%d,"messages":%d,"messages_stream":%d,"open":%d}`,
+			st.Chat.Load(), st.ChatStream.Load(), st.Embeddings.Load(), st.Models.Load(), st.Messages.Load(), st.MessagesStream.Load(), st.Open.Load()))
 	default:
 		w.Header()["Content-Type"] = hdrJSON
 		w.WriteHeader(http.StatusNotFound)
@@ -140,9 +150,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	body := buf.Bytes()
 	stream := boolField(body, "stream")
 	usage := stream && boolField(body, "include_usage")
+	reply, custom := stringField(body, "mock_reply")
 	bufPool.Put(buf)
 	if !stream {
 		s.Stats.Chat.Add(1)
+		if custom {
+			writeJSON(w, []byte(chatHead+`"`+reply+`"`+chatTail))
+			return
+		}
 		writeJSON(w, s.chatJSON)
 		return
 	}
@@ -150,6 +165,9 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	events := s.chatStream
 	if usage {
 		events = s.chatStreamUse
+	}
+	if custom {
+		events = buildChatStreamText([]string{`"` + reply + `"`}, usage)
 	}
 	s.stream(w, r, events)
 }
@@ -258,6 +276,33 @@ func boolField(body []byte, key string) bool {
 	}
 }
 
+// stringField returns the raw (still JSON-escaped) value of the first
+// "key":"value" member of body, by a byte scan like boolField. The value is
+// copied: body is a pooled buffer.
+func stringField(body []byte, key string) (string, bool) {
+	i := bytes.Index(body, []byte(`"`+key+`"`))
+	if i < 0 {
+		return "", false
+	}
+	rest := skipSpace(body[i+len(key)+2:])
+	if len(rest) == 0 || rest[0] != ':' {
+		return "", false
+	}
+	rest = skipSpace(rest[1:])
+	if len(rest) == 0 || rest[0] != '"' {
+		return "", false
+	}
+	for j := 1; j < len(rest); j++ {
+		switch rest[j] {
+		case '\\':
+			j++
+		case '"':
+			return string(rest[1:j]), true
+		}
+	}
+	return "", false
+}
+
 func skipSpace(b []byte) []byte {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
 		b = b[1:]
@@ -266,7 +311,12 @@ func skipSpace(b []byte) []byte {
 }
 
 // ChatCompletionJSON is the non-streamed chat.completion answer (~650 bytes).
-const ChatCompletionJSON = `{"id":"chatcmpl-BenchMock0000000000000000001","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Requests flow like streams,\nbalanced across quiet nodes,\nno server stands alone. Load balancers spread the work evenly.","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":27,"completion_tokens":26,"total_tokens":53,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_b376dfbbd5"}`
+const ChatCompletionJSON = chatHead + `"Requests flow like streams,\nbalanced across quiet nodes,\nno server stands alone. Load balancers spread the work evenly."` + chatTail
+
+const (
+	chatHead = `{"id":"chatcmpl-BenchMock0000000000000000001","object":"chat.completion","created":1741569952,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":`
+	chatTail = `,"refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":27,"completion_tokens":26,"total_tokens":53,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_b376dfbbd5"}`
+)
 
 // ModelsJSON is the GET /v1/models answer.
 const ModelsJSON = `{"object":"list","data":[{"id":"gpt-4o-mini","object":"model","created":1721172741,"owned_by":"system"},{"id":"gpt-4o","object":"model","created":1715367049,"owned_by":"system"},{"id":"text-embedding-3-small","object":"model","created":1705948997,"owned_by":"system"}]}`
@@ -285,6 +335,17 @@ func jsonString(s string) string {
 const chunkPrefix = `{"id":"chatcmpl-BenchMock0000000000000000002","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-mini-2024-07-18","service_tier":"default","system_fingerprint":"fp_b376dfbbd5","choices":[`
 
 func buildChatStream(n int, usage bool) [][]byte {
+	pieces := make([]string, n)
+	for i := range pieces {
+		pieces[i] = jsonString(tokens[i%len(tokens)])
+	}
+	return buildChatStreamText(pieces, usage)
+}
+
+// buildChatStreamText builds a stream with one content event per piece (a
+// JSON string literal).
+func buildChatStreamText(pieces []string, usage bool) [][]byte {
+	n := len(pieces)
 	var evs [][]byte
 	tail := `]}`
 	if usage {
@@ -294,8 +355,8 @@ func buildChatStream(n int, usage bool) [][]byte {
 		evs = append(evs, []byte("data: "+chunkPrefix+choice+tail+"\n\n"))
 	}
 	add(`{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}`)
-	for i := 0; i < n; i++ {
-		add(`{"index":0,"delta":{"content":` + jsonString(tokens[i%len(tokens)]) + `},"logprobs":null,"finish_reason":null}`)
+	for _, p := range pieces {
+		add(`{"index":0,"delta":{"content":` + p + `},"logprobs":null,"finish_reason":null}`)
 	}
 	add(`{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}`)
 	if usage {

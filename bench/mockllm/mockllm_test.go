@@ -151,3 +151,34 @@ func TestHold(t *testing.T) {
 		t.Fatal("held stream completed")
 	}
 }
+
+func TestMockReplyAndStats(t *testing.T) {
+	ts := httptest.NewServer(New(Config{}))
+	defer ts.Close()
+
+	b, _ := io.ReadAll(post(t, ts.URL+"/v1/chat/completions", `{"model":"m","mock_reply":"Mail me at a@example.com \"now\"","messages":[]}`).Body)
+	var c struct {
+		Choices []struct {
+			Message struct{ Content string }
+		}
+	}
+	if err := json.Unmarshal(b, &c); err != nil || len(c.Choices) != 1 || c.Choices[0].Message.Content != `Mail me at a@example.com "now"` {
+		t.Fatalf("mock_reply: %v: %s", err, b)
+	}
+	_, data := sseData(t, post(t, ts.URL+"/v1/chat/completions", `{"model":"m","stream":true,"mock_reply":"hi there","messages":[]}`).Body)
+	if len(data) != 4 || !strings.Contains(data[1], `"content":"hi there"`) || data[3] != "[DONE]" {
+		t.Fatalf("streamed mock_reply: %q", data)
+	}
+
+	resp, err := http.Get(ts.URL + "/mock/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Chat       int64 `json:"chat"`
+		ChatStream int64 `json:"chat_stream"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil || st.Chat != 1 || st.ChatStream != 1 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+}
