@@ -4,31 +4,81 @@
 package tokens
 
 import (
+	"math"
 	"strings"
 	"sync"
 
+	"github.com/dgraph-io/ristretto/v2"
 	"github.com/tiktoken-go/tokenizer"
 )
 
 var (
-	o200k  = sync.OnceValue(func() tokenizer.Codec { return mustGet(tokenizer.O200kBase) })
-	cl100k = sync.OnceValue(func() tokenizer.Codec { return mustGet(tokenizer.Cl100kBase) })
+	o200k  = sync.OnceValue(func() *counter { return newCounter(tokenizer.O200kBase) })
+	cl100k = sync.OnceValue(func() *counter { return newCounter(tokenizer.Cl100kBase) })
 )
 
-func mustGet(enc tokenizer.Encoding) tokenizer.Codec {
+// Counts are remembered: prompts repeat (an app's system prompt is in every
+// request, a conversation resends its history every turn), and tokenizing
+// costs about a microsecond for a short text and far more for a long one.
+const (
+	// memoEntries is how many texts' counts each encoding remembers.
+	memoEntries = 1 << 16
+	// memoMinLen is the shortest text whose count is remembered.
+	memoMinLen = 16
+)
+
+// counter is one encoding and the counts of recent texts. Its cache keeps
+// two 64-bit hashes of each text, never the text itself.
+type counter struct {
+	codec tokenizer.Codec
+	memo  *ristretto.Cache[string, int32]
+}
+
+func newCounter(enc tokenizer.Encoding) *counter {
 	c, err := tokenizer.Get(enc)
 	if err != nil {
 		panic("tokens: loading " + string(enc) + ": " + err.Error())
 	}
 	c.SetErrorMode(tokenizer.ErrorModeReplace)
-	return c
+	memo, err := ristretto.NewCache(&ristretto.Config[string, int32]{
+		NumCounters:        memoEntries * 10,
+		MaxCost:            memoEntries,
+		BufferItems:        64,
+		IgnoreInternalCost: true,
+	})
+	if err != nil {
+		panic("tokens: creating the count cache: " + err.Error())
+	}
+	return &counter{codec: c, memo: memo}
+}
+
+// name is the encoding's name.
+func (c *counter) name() string { return c.codec.GetName() }
+
+// count tokenizes text, or recalls having done so.
+func (c *counter) count(text string) int {
+	remember := len(text) >= memoMinLen
+	if remember {
+		if n, ok := c.memo.Get(text); ok {
+			return int(n)
+		}
+	}
+	n, err := c.codec.Count(text)
+	if err != nil {
+		// Only possible in strict UTF-8 mode; fall back to a rough guess.
+		return len(text)/4 + 1
+	}
+	if remember && n <= math.MaxInt32 {
+		c.memo.Set(text, int32(n), 1)
+	}
+	return n
 }
 
 // codecFor picks the encoding of model: cl100k_base for gpt-4 (not
 // gpt-4o or gpt-4.1), gpt-3.5 and text-embedding-ada/3, o200k_base for
 // everything else (gpt-4o, gpt-4.1, gpt-5, the o-series, and as the
 // closest guess for other providers' models).
-func codecFor(model string) tokenizer.Codec {
+func codecFor(model string) *counter {
 	m := strings.ToLower(model)
 	if i := strings.LastIndexByte(m, '/'); i >= 0 {
 		m = m[i+1:] // "openai/gpt-4" -> "gpt-4"
@@ -48,12 +98,7 @@ func Count(model, text string) int {
 	if text == "" {
 		return 0
 	}
-	n, err := codecFor(model).Count(text)
-	if err != nil {
-		// Only possible in strict UTF-8 mode; fall back to a rough guess.
-		return len(text)/4 + 1
-	}
-	return n
+	return codecFor(model).count(text)
 }
 
 // Messages estimates the prompt tokens of a chat request from its
