@@ -140,10 +140,10 @@ var (
 	emptyChoicesKey = []byte(`"choices":[]`)
 )
 
-// serveStream relays a stream event by event. After writing an event it
-// flushes only when no further complete event is already buffered from the
-// upstream, so no event ever waits for the network and bursts go out in
-// one write.
+// serveStream relays a stream event by event. Events that are ready are
+// gathered into one write, and the write is flushed as soon as no further
+// complete event is already buffered from the upstream: no event ever waits
+// for the network, and a burst goes out in one write.
 func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, req *chatRequest, stream providers.EventStream, data []byte, eof bool, lk cacheLookup) {
 	defer stream.Close()
 	h := w.Header()
@@ -153,6 +153,8 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 	h.Del("Content-Length")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	batch := eventBatch{w: w}
+	defer batch.release()
 	var output []byte // the text sent, counted if the usage chunk never comes
 	counting := g.Accounting != nil
 	defer func() {
@@ -169,7 +171,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 		filter = g.Guardrails.NewStream(r.Context())
 		defer func() { c.addVerdicts(nil, filter.Verdicts()) }()
 	}
-	// write sends one event; false when the client is gone.
+	// write queues one event; false when the client is gone.
 	write := func(data []byte) bool {
 		if c.TTFT == 0 {
 			c.TTFT = time.Since(c.Start)
@@ -177,11 +179,20 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 		if counting {
 			output = append(output, gjson.GetBytes(data, "choices.0.delta.content").Str...)
 		}
-		ok := writeEvent(w, data)
-		if !ok {
+		batch.add(data)
+		if batch.full() && batch.send() != nil {
 			c.Status = 499
+			return false
 		}
-		return ok
+		return true
+	}
+	// flush sends what is queued; false when the client is gone.
+	flush := func() bool {
+		if batch.send() != nil || rc.Flush() != nil {
+			c.Status = 499
+			return false
+		}
+		return true
 	}
 	for !eof {
 		if acc != nil {
@@ -208,11 +219,8 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 		} else if send && !write(data) {
 			return
 		}
-		if !stream.Buffered() {
-			if err := rc.Flush(); err != nil {
-				c.Status = 499
-				return
-			}
+		if !stream.Buffered() && !flush() {
+			return
 		}
 		var err error
 		data, err = stream.Next()
@@ -239,13 +247,17 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 				oe = pe.Err
 				c.Status = oe.Status
 			}
-			writeEvent(w, oe.AppendJSON(nil))
-			_ = rc.Flush()
+			batch.add(oe.AppendJSON(nil))
+			status := c.Status
+			flush()
+			c.Status = status
 			return
 		}
 	}
-	_, _ = w.Write(openai.DoneEvent)
-	_ = rc.Flush()
+	batch.addRaw(openai.DoneEvent)
+	if !flush() {
+		return
+	}
 	if acc != nil && c.Status == http.StatusOK {
 		if answer, ok := acc.Complete(); ok {
 			g.store(lk, answer)
@@ -253,19 +265,64 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 	}
 }
 
-// eventBuffers hold an event while it is written: between events an open
-// stream holds no buffer of its own.
-var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// eventBuffers hold the events of one burst while they are written:
+// between bursts an open stream holds no buffer of its own.
+var eventBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
-// writeEvent writes data as one SSE event; false when the write failed.
-func writeEvent(w io.Writer, data []byte) bool {
-	bp := eventBuffers.Get().(*[]byte)
-	*bp = openai.AppendEvent((*bp)[:0], data)
-	_, err := w.Write(*bp)
-	if cap(*bp) <= 64<<10 {
-		eventBuffers.Put(bp)
+// maxBatch is how many bytes of events are gathered before they are
+// handed to the client's writer even though more are ready: 32 KiB.
+const maxBatch = 32 << 10
+
+// eventBatch gathers the SSE events that are ready into one write to w, so
+// Caddy's writer (and its deadline bookkeeping) is called once per burst,
+// not once per event.
+type eventBatch struct {
+	w   io.Writer
+	buf *[]byte
+}
+
+// add queues data as one event.
+func (b *eventBatch) add(data []byte) {
+	b.take()
+	*b.buf = openai.AppendEvent(*b.buf, data)
+}
+
+// addRaw queues bytes that are already a whole event.
+func (b *eventBatch) addRaw(event []byte) {
+	b.take()
+	*b.buf = append(*b.buf, event...)
+}
+
+func (b *eventBatch) take() {
+	if b.buf == nil {
+		b.buf = eventBuffers.Get().(*[]byte)
+		*b.buf = (*b.buf)[:0]
 	}
-	return err == nil
+}
+
+// full reports whether the queue should be written without waiting for
+// the end of the burst.
+func (b *eventBatch) full() bool { return b.buf != nil && len(*b.buf) >= maxBatch }
+
+// send writes what is queued and returns the buffer to the pool.
+func (b *eventBatch) send() error {
+	if b.buf == nil {
+		return nil
+	}
+	_, err := b.w.Write(*b.buf)
+	b.release()
+	return err
+}
+
+// release returns the buffer to the pool without writing it.
+func (b *eventBatch) release() {
+	if b.buf == nil {
+		return
+	}
+	if cap(*b.buf) <= 2*maxBatch {
+		eventBuffers.Put(b.buf)
+	}
+	b.buf = nil
 }
 
 // finish completes the call record and hands it on.
