@@ -196,52 +196,58 @@ func caddyMS(ms int) caddy.Duration { return caddy.Duration(time.Duration(ms) * 
 // and comes back are all stored, once each.
 func TestOutageLosesNothing(t *testing.T) {
 	for _, dialect := range allDialects {
-		t.Run(dialect, func(t *testing.T) {
-			br := breakable(t, dialect)
-			s := openService(t, &Config{Database: br.db, BatchSize: 100, BufferLimit: 300,
-				FlushInterval: caddyMS(20), SyncInterval: caddyMS(50)})
-			waitReady(t, s)
-			const total = 3000
-			var wg sync.WaitGroup
-			var produced atomic.Int64
-			cutAt, restoreAt := make(chan struct{}), make(chan struct{})
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := range total {
-					switch i {
-					case total / 3:
-						close(cutAt)
-					case 2 * total / 3:
-						close(restoreAt)
-					}
-					r, lerr := s.Reserve(Caller{ID: "ip:9"}, "m", est(10, 10))
-					if lerr != nil {
-						t.Error(lerr)
-						return
-					}
-					r.Settle(Record{RequestID: fmt.Sprint("out-", i), InputTokens: 10, OutputTokens: 5})
-					produced.Add(1)
-					if i%20 == 0 {
-						time.Sleep(time.Millisecond)
-					}
-				}
-			}()
-			<-cutAt
-			br.cut()
-			<-restoreAt
-			// Let the writer notice the outage and spill before restoring.
-			eventually(t, "records spilled during the outage", func() bool { return s.Stats().Spilled > 0 })
-			br.restore()
-			wg.Wait()
-			flushAll(t, s)
-			rows, distinct := countRecords(t, s)
-			st := s.Stats()
-			t.Logf("produced %d, stored %d, spilled %d, replayed %d", produced.Load(), rows, st.Spilled, st.Replayed)
-			if rows != total || distinct != total {
-				t.Errorf("stored %d records (%d distinct), want %d", rows, distinct, total)
+		t.Run(dialect, func(t *testing.T) { checkOutageLosesNothing(t, breakable(t, dialect)) })
+	}
+	// A real PostgreSQL server stopped (as by a crash: immediate mode) in
+	// the middle of the load and started again.
+	t.Run("postgres-restart", func(t *testing.T) { checkOutageLosesNothing(t, ownPostgres(t)) })
+}
+
+// checkOutageLosesNothing records 3000 requests while br cuts the database
+// off for the middle third of them, and counts the rows once it is back.
+func checkOutageLosesNothing(t *testing.T, br breaker) {
+	s := openService(t, &Config{Database: br.db, BatchSize: 100, BufferLimit: 300,
+		FlushInterval: caddyMS(20), SyncInterval: caddyMS(50)})
+	waitReady(t, s)
+	const total = 3000
+	var wg sync.WaitGroup
+	var produced atomic.Int64
+	cutAt, restoreAt := make(chan struct{}), make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range total {
+			switch i {
+			case total / 3:
+				close(cutAt)
+			case 2 * total / 3:
+				close(restoreAt)
 			}
-		})
+			r, lerr := s.Reserve(Caller{ID: "ip:9"}, "m", est(10, 10))
+			if lerr != nil {
+				t.Error(lerr)
+				return
+			}
+			r.Settle(Record{RequestID: fmt.Sprint("out-", i), InputTokens: 10, OutputTokens: 5})
+			produced.Add(1)
+			if i%20 == 0 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	<-cutAt
+	br.cut()
+	<-restoreAt
+	// Let the writer notice the outage and spill before restoring.
+	eventually(t, "records spilled during the outage", func() bool { return s.Stats().Spilled > 0 })
+	br.restore()
+	wg.Wait()
+	flushAll(t, s)
+	rows, distinct := countRecords(t, s)
+	st := s.Stats()
+	t.Logf("produced %d, stored %d, spilled %d, replayed %d", produced.Load(), rows, st.Spilled, st.Replayed)
+	if rows != total || distinct != total {
+		t.Errorf("stored %d records (%d distinct), want %d", rows, distinct, total)
 	}
 }
 
