@@ -1,11 +1,13 @@
 package polygate_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
@@ -118,5 +120,49 @@ func TestCaddyfileErrors(t *testing.T) {
 				t.Fatalf("error = %q\nwant it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestValidateGuardrailModels: a guardrail that calls a gateway model
+// fails `caddy validate` when the model does not exist, naming both.
+func TestValidateGuardrailModels(t *testing.T) {
+	for _, tc := range []struct{ model, want string }{
+		{"judge", ""},
+		{"a/llama-guard", ""}, // a direct model
+		{"nope", `guardrail "moderation": model "nope" is not a model of this gateway`},
+	} {
+		cf := `{
+	admin off
+	persist_config off
+}
+:8080 {
+	ai_gateway {
+		accounting off
+		provider a openai
+		model judge {
+			upstream a llama-guard
+		}
+		guardrail moderation {
+			on input
+			model ` + tc.model + `
+		}
+	}
+}
+`
+		out, err := adapt(cf)
+		if err != nil {
+			t.Fatalf("adapt: %v", err)
+		}
+		var cfg caddy.Config
+		if err := json.Unmarshal(out, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		err = caddy.Validate(&cfg)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("model %q: validate failed: %v", tc.model, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("model %q: validate error = %v, want it to contain %q", tc.model, err, tc.want)
+		}
 	}
 }

@@ -466,14 +466,30 @@ func TestPlaceholders(t *testing.T) {
 		model m {
 			upstream up upstream-m
 		}
+		guardrail regex {
+			on input
+			deny "forbidden"
+		}
+		cache
 	}`, up.URL))
-	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"m","messages":[]}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("%d %s", resp.StatusCode, body)
+	check := func(what, body string, status int, model, provider, upstream string) {
+		t.Helper()
+		resp, out := g.do("POST", "/v1/chat/completions", "application/json", body)
+		if resp.StatusCode != status {
+			t.Fatalf("%s: %d %s", what, resp.StatusCode, out)
+		}
+		h := resp.Header
+		if h.Get("X-Model") != model || h.Get("X-Provider") != provider || h.Get("X-Upstream-Model") != upstream {
+			t.Errorf("%s: X-Model %q, X-Provider %q, X-Upstream-Model %q; want %q, %q, %q", what,
+				h.Get("X-Model"), h.Get("X-Provider"), h.Get("X-Upstream-Model"), model, provider, upstream)
+		}
 	}
-	if resp.Header.Get("X-Model") != "m" || resp.Header.Get("X-Provider") != "up" || resp.Header.Get("X-Upstream-Model") != "upstream-m" {
-		t.Errorf("headers = %v", resp.Header)
-	}
+	const ok = `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
+	check("upstream answer", ok, 200, "m", "up", "upstream-m")
+	check("cache hit", ok, 200, "m", "cache", "")
+	check("cache hit, streamed", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, 200, "m", "cache", "")
+	check("guardrail block", `{"model":"m","messages":[{"role":"user","content":"forbidden"}]}`, 400, "m", "", "")
+	check("unknown model", `{"model":"nope","messages":[]}`, 404, "nope", "", "")
 }
 
 func TestAccessLogFields(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -151,6 +152,35 @@ func TestGuardrailOutput(t *testing.T) {
 		}
 		if strings.Contains(got, "forbidden-word") || finish != "content_filter" {
 			t.Errorf("stream=%v: blocked output = %q (%s)", stream, got, finish)
+		}
+	}
+
+	// The guardrails that fired are named in X-Polygate-Guardrails: a
+	// header on a plain answer, a trailer on a stream (its headers were
+	// sent before the output was checked).
+	for _, tc := range []struct {
+		text, fired string
+	}{
+		{"Write to " + secret + " now", "pii"},
+		{"harmless start then forbidden-word appears", "regex"},
+		{"nothing to see here", ""},
+	} {
+		for _, stream := range []bool{false, true} {
+			body := fmt.Sprintf(`{"model":"echo","stream":%v,"messages":[{"role":"user","content":%q}]}`, stream, tc.text)
+			resp, out := g.do("POST", "/v1/chat/completions", "application/json", body)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, out)
+			}
+			got := resp.Header.Get("X-Polygate-Guardrails")
+			if stream {
+				if got != "" {
+					t.Errorf("stream: header X-Polygate-Guardrails = %q before the output was checked", got)
+				}
+				got = resp.Trailer.Get("X-Polygate-Guardrails")
+			}
+			if got != tc.fired {
+				t.Errorf("stream=%v, %q: X-Polygate-Guardrails = %q, want %q", stream, tc.text, got, tc.fired)
+			}
 		}
 	}
 }

@@ -200,6 +200,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Logger:          h.logger,
 		Guardrails:      chain,
 	}
+	for _, gr := range h.guardrails {
+		if u, ok := gr.(guardrails.ModelUser); ok {
+			for _, name := range u.ModelNames() {
+				if h.gateway.Resolve(name) == nil {
+					return fmt.Errorf("guardrail %q: model %q is not a model of this gateway", gr.Settings().Name, name)
+				}
+			}
+		}
+	}
 	if h.Cache != nil {
 		c, release, err := cache.Open(*h.Cache)
 		if err != nil {

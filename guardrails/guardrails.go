@@ -113,6 +113,10 @@ type ModelCaller interface {
 // ModelCallerSetter is implemented by guardrails that need to call a model; the host calls SetModelCaller after loading them and before serving.
 type ModelCallerSetter interface{ SetModelCaller(ModelCaller) }
 
+// ModelUser is implemented by guardrails that call gateway models; the host
+// checks at provision time that every model they name exists.
+type ModelUser interface{ ModelNames() []string }
+
 type action uint8
 
 const (

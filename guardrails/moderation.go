@@ -146,6 +146,9 @@ func (m *Moderation) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// ModelNames names the classifier model, for the host to check.
+func (m *Moderation) ModelNames() []string { return []string{m.Model} }
+
 // SetModelCaller sets how the guardrail reaches the classifier model.
 func (m *Moderation) SetModelCaller(c ModelCaller) { m.caller = c }
 
@@ -555,4 +558,5 @@ var (
 	_ caddy.Provisioner     = (*Moderation)(nil)
 	_ caddyfile.Unmarshaler = (*Moderation)(nil)
 	_ ModelCallerSetter     = (*Moderation)(nil)
+	_ ModelUser             = (*Moderation)(nil)
 )

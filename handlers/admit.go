@@ -44,8 +44,9 @@ type admission struct {
 // the client has its answer.
 func (g *Gateway) admit(w http.ResponseWriter, r *http.Request, c *Call, endpoint string, body []byte, model gjson.Result, maxTokens int64, texts func([]byte) []string) (admission, bool) {
 	a := admission{body: body, model: model}
+	// The model is known from here on, also to a request refused below.
+	setPlaceholders(r, requestInfo{model: c.Model})
 	if a.route = g.Resolve(c.Model); a.route == nil {
-		setPlaceholders(r, requestInfo{model: c.Model})
 		c.Status = writeError(w, r, modelNotFound(c.Model))
 		return a, false
 	}

@@ -58,7 +58,11 @@ func (g *Gateway) attempt(ctx context.Context, c *Call, route *providers.Route, 
 // fail answers a call whose attempts all failed.
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, c *Call, err error) {
 	setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider, upstreamModel: c.UpstreamModel})
-	w.Header().Set(HeaderAttempts, strconv.Itoa(c.Attempts))
+	h := w.Header()
+	if c.Provider != "" {
+		h.Set(HeaderProvider, c.Provider) // the provider whose answer this is
+	}
+	h.Set(HeaderAttempts, strconv.Itoa(c.Attempts))
 	c.Status = writeError(w, r, err)
 }
 

@@ -65,18 +65,20 @@ func (g *Gateway) serveHit(w http.ResponseWriter, r *http.Request, c *Call, body
 			w.Header().Set(HeaderCache, c.Cache)
 			return false
 		}
+		c.Provider = "cache"
+		setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider})
 		h := w.Header()
 		h.Set("Content-Type", "text/event-stream; charset=utf-8")
 		h.Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(events)
 	} else {
+		c.Provider = "cache"
+		setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider})
 		writeJSON(w, out)
 	}
-	c.Provider = "cache"
 	c.readUsage(gjson.GetBytes(body, "usage"))
 	c.Cost = 0
-	setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider})
 	return true
 }
 

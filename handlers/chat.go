@@ -169,7 +169,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 	var filter *guardrails.StreamFilter
 	if g.Guardrails.HasOutput() {
 		filter = g.Guardrails.NewStream(r.Context())
-		defer func() { c.addVerdicts(nil, filter.Verdicts()) }()
+		defer func() { c.addStreamVerdicts(w, filter.Verdicts()) }()
 	}
 	// write queues one event; false when the client is gone.
 	write := func(data []byte) bool {

@@ -41,9 +41,19 @@ func (g *Gateway) checkInput(w http.ResponseWriter, r *http.Request, c *Call, en
 	return out, true
 }
 
-// addVerdicts records verdicts and names the guardrails that fired in the
-// response header.
+// addVerdicts records verdicts and, when w is set, names every guardrail
+// that fired so far in the X-Polygate-Guardrails response header.
 func (c *Call) addVerdicts(w http.ResponseWriter, verdicts []guardrails.Verdict) {
+	c.noteVerdicts(w, HeaderGuardrails, verdicts)
+}
+
+// addStreamVerdicts is addVerdicts for a stream whose headers are already
+// sent: the names go out in the X-Polygate-Guardrails trailer.
+func (c *Call) addStreamVerdicts(w http.ResponseWriter, verdicts []guardrails.Verdict) {
+	c.noteVerdicts(w, http.TrailerPrefix+HeaderGuardrails, verdicts)
+}
+
+func (c *Call) noteVerdicts(w http.ResponseWriter, field string, verdicts []guardrails.Verdict) {
 	if len(verdicts) == 0 {
 		return
 	}
@@ -59,7 +69,7 @@ func (c *Call) addVerdicts(w http.ResponseWriter, verdicts []guardrails.Verdict)
 			names = append(names, v.Guardrail)
 		}
 	}
-	w.Header().Set(HeaderGuardrails, strings.Join(names, ", "))
+	w.Header().Set(field, strings.Join(names, ", "))
 }
 
 // relocateModel finds the model value again after a body was rewritten.
