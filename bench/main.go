@@ -194,7 +194,10 @@ func main() {
 	rep.elapsed = time.Since(start)
 	md := rep.markdown()
 	fmt.Println(md)
-	out := filepath.Join(root, o.out)
+	out := o.out
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(root, out)
+	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err == nil {
 		if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
 			logf("writing %s: %v", out, err)
