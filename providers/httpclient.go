@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/polygate/polygate/openai"
@@ -220,7 +221,31 @@ func (c *Client) transportError(parent context.Context, err error, timeout time.
 			fmt.Sprintf("provider %q did not answer within %s", c.Name, timeout))
 	}
 	return c.fail(http.StatusBadGateway, openai.TypeUpstream, "upstream_unreachable",
-		fmt.Sprintf("provider %q unreachable: %v", c.Name, err))
+		fmt.Sprintf("provider %q unreachable: %s", c.Name, unreachableCause(err)))
+}
+
+// unreachableCause says why a provider could not be reached, in words fit
+// for a client: the kind of failure and the upstream host, never the
+// gateway's own addresses or resolvers.
+func unreachableCause(err error) string {
+	var dns *net.DNSError
+	switch {
+	case errors.As(err, &dns):
+		return fmt.Sprintf("cannot resolve host %q", dns.Name)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection reset"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed before an answer"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "no route to host"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return "cannot connect"
+	}
+	return "connection failed"
 }
 
 // StreamError turns a failure while reading a stream into an *Error.
