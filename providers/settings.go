@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -123,4 +125,28 @@ func (s *Settings) Resolve(typ, defaultBaseURL, authHeader, authPrefix string) (
 			Name:             typ,
 		},
 	}, nil
+}
+
+// versionPath matches a URL path that ends in an API version segment: /v1,
+// /v2, /v1beta, /v1alpha, /v1beta2…
+var versionPath = regexp.MustCompile(`(?i)/v\d+(?:alpha|beta)?\d*/*$`)
+
+// TrimVersionPath reports whether the path of the base URL u ends in an API
+// version segment (/v1, /v1beta, /v2alpha…), and returns u without it and
+// the segment. Provider types whose base_url is the API root without the
+// version path (as in the vendors' own SDKs) use it to refuse a base_url
+// that would end up calling /v1/v1/….
+func TrimVersionPath(u string) (root, version string, ok bool) {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "", "", false
+	}
+	loc := versionPath.FindStringIndex(parsed.Path)
+	if loc == nil {
+		return "", "", false
+	}
+	version = strings.Trim(parsed.Path[loc[0]:], "/")
+	parsed.Path = parsed.Path[:loc[0]]
+	parsed.RawPath = ""
+	return parsed.String(), version, true
 }

@@ -22,7 +22,9 @@ package anthropic
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -82,6 +84,9 @@ func (p *Anthropic) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkBaseURL(setup.BaseURL); err != nil {
+		return err
+	}
 	p.messagesURL = setup.BaseURL + "/v1/messages"
 	p.header, p.client = setup.Header, setup.Client
 	p.client.ParseError = parseError
@@ -93,6 +98,16 @@ func (p *Anthropic) Provision(ctx caddy.Context) error {
 	p.maxTokens = p.MaxTokens
 	if p.maxTokens <= 0 {
 		p.maxTokens = DefaultMaxTokens
+	}
+	return nil
+}
+
+// checkBaseURL refuses a base_url whose path ends in the API version
+// (https://api.anthropic.com/v1): base_url is the API root, as in
+// Anthropic's SDKs, and the provider adds /v1/messages itself.
+func checkBaseURL(u string) error {
+	if root, _, ok := providers.TrimVersionPath(u); ok {
+		return fmt.Errorf("base_url %q ends in the API version; name the API root (%s): the provider adds /v1/messages", u, root)
 	}
 	return nil
 }
@@ -178,9 +193,15 @@ func (p *Anthropic) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
 		if ok, err := p.UnmarshalOption(d); ok {
 			if err != nil {
 				return err
+			}
+			if sub == "base_url" && !strings.Contains(p.BaseURL, "{") {
+				if err := checkBaseURL(p.BaseURL); err != nil {
+					return d.Err(err.Error())
+				}
 			}
 			continue
 		}

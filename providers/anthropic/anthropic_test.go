@@ -402,6 +402,33 @@ func TestProvision(t *testing.T) {
 	if err := (&Anthropic{Settings: providers.Settings{BaseURL: "api.anthropic.com"}}).Provision(ctx); err == nil {
 		t.Error("a base_url without scheme was accepted")
 	}
+	t.Setenv("POLYGATE_TEST_ANTHROPIC_URL", "https://api.anthropic.com/v1")
+	for _, tc := range []struct {
+		base, messages, err string
+	}{
+		{"", "https://api.anthropic.com/v1/messages", ""},
+		{"https://api.anthropic.com", "https://api.anthropic.com/v1/messages", ""},
+		{"https://api.anthropic.com/", "https://api.anthropic.com/v1/messages", ""},
+		{"https://proxy.example.com/anthropic", "https://proxy.example.com/anthropic/v1/messages", ""},
+		{"https://proxy.example.com/v1proxy", "https://proxy.example.com/v1proxy/v1/messages", ""},
+		{"https://api.anthropic.com/v1", "", `base_url "https://api.anthropic.com/v1" ends in the API version; name the API root (https://api.anthropic.com)`},
+		{"https://api.anthropic.com/v1/", "", `base_url "https://api.anthropic.com/v1" ends in the API version; name the API root (https://api.anthropic.com)`},
+		{"https://proxy.example.com/anthropic/v1", "", `name the API root (https://proxy.example.com/anthropic)`},
+		{"https://proxy.example.com/V2", "", `ends in the API version; name the API root (https://proxy.example.com)`},
+		{"https://proxy.example.com/v1beta", "", `ends in the API version`},
+		{"{env.POLYGATE_TEST_ANTHROPIC_URL}", "", `base_url "https://api.anthropic.com/v1" ends in the API version`},
+	} {
+		p := &Anthropic{Settings: providers.Settings{BaseURL: tc.base}}
+		err := p.Provision(ctx)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("base_url %q: %v", tc.base, err)
+		case tc.err == "" && p.messagesURL != tc.messages:
+			t.Errorf("base_url %q: messages URL %q, want %q", tc.base, p.messagesURL, tc.messages)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("base_url %q: error %v, want one containing %q", tc.base, err, tc.err)
+		}
+	}
 }
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -429,6 +456,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		"anthropic {\n max_tokens 0\n}",
 		"anthropic {\n max_tokens -5\n}",
 		"anthropic {\n base_url ftp://x\n}",
+		"anthropic {\n base_url https://api.anthropic.com/v1\n}",
 		"anthropic {\n timeout soon\n}",
 		"anthropic {\n header X\n}",
 		"anthropic {\n api_key\n}",
@@ -437,6 +465,15 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		if err := p.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+	err := new(Anthropic).UnmarshalCaddyfile(caddyfile.NewTestDispenser("anthropic {\n base_url https://api.anthropic.com/v1/\n}"))
+	const wantErr = `base_url "https://api.anthropic.com/v1/" ends in the API version; name the API root (https://api.anthropic.com): the provider adds /v1/messages, at Testfile:2`
+	if err == nil || err.Error() != wantErr {
+		t.Errorf("base_url with /v1: got %v\nwant %s", err, wantErr)
+	}
+	// Placeholders are checked when provisioned.
+	if err := new(Anthropic).UnmarshalCaddyfile(caddyfile.NewTestDispenser("anthropic {\n base_url {env.ANTHROPIC_BASE_URL}\n}")); err != nil {
+		t.Errorf("placeholder base_url: %v", err)
 	}
 }
 

@@ -22,6 +22,7 @@ package gemini
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -79,6 +80,9 @@ func (p *Gemini) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := checkBaseURL(setup.BaseURL); err != nil {
+		return err
+	}
 	version := strings.Trim(caddy.NewReplacer().ReplaceAll(p.APIVersion, ""), "/")
 	if version == "" {
 		version = DefaultAPIVersion
@@ -86,6 +90,16 @@ func (p *Gemini) Provision(ctx caddy.Context) error {
 	p.root = setup.BaseURL + "/" + version
 	p.header, p.client = setup.Header, setup.Client
 	p.client.ParseError = parseError
+	return nil
+}
+
+// checkBaseURL refuses a base_url whose path ends in an API version
+// (https://generativelanguage.googleapis.com/v1beta): base_url is the API
+// root, as in Google's SDKs, and the version is api_version.
+func checkBaseURL(u string) error {
+	if root, version, ok := providers.TrimVersionPath(u); ok {
+		return fmt.Errorf("base_url %q ends in the API version; name the API root (%s) and set the version with api_version %s", u, root, version)
+	}
 	return nil
 }
 
@@ -171,9 +185,15 @@ func (p *Gemini) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
 		if ok, err := p.UnmarshalOption(d); ok {
 			if err != nil {
 				return err
+			}
+			if sub == "base_url" && !strings.Contains(p.BaseURL, "{") {
+				if err := checkBaseURL(p.BaseURL); err != nil {
+					return d.Err(err.Error())
+				}
 			}
 			continue
 		}

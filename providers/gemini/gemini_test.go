@@ -490,6 +490,32 @@ func TestProvision(t *testing.T) {
 	if err := (&Gemini{Settings: providers.Settings{BaseURL: "//nohost"}}).Provision(ctx); err == nil {
 		t.Error("a bad base_url was accepted")
 	}
+	t.Setenv("POLYGATE_TEST_GEMINI_URL", "https://generativelanguage.googleapis.com/v1beta")
+	for _, tc := range []struct {
+		base, root, err string
+	}{
+		{"", "https://generativelanguage.googleapis.com/v1beta", ""},
+		{"https://generativelanguage.googleapis.com/", "https://generativelanguage.googleapis.com/v1beta", ""},
+		{"https://gateway.example.com/google", "https://gateway.example.com/google/v1beta", ""},
+		{"https://gateway.example.com/v1beta-proxy", "https://gateway.example.com/v1beta-proxy/v1beta", ""},
+		{"https://generativelanguage.googleapis.com/v1beta", "", `base_url "https://generativelanguage.googleapis.com/v1beta" ends in the API version; name the API root (https://generativelanguage.googleapis.com) and set the version with api_version v1beta`},
+		{"https://generativelanguage.googleapis.com/v1/", "", `base_url "https://generativelanguage.googleapis.com/v1" ends in the API version; name the API root (https://generativelanguage.googleapis.com) and set the version with api_version v1`},
+		{"https://generativelanguage.googleapis.com/v1alpha", "", `api_version v1alpha`},
+		{"https://gateway.example.com/google/v2", "", `name the API root (https://gateway.example.com/google) and set the version with api_version v2`},
+		{"https://gateway.example.com/v1beta2", "", `api_version v1beta2`},
+		{"{env.POLYGATE_TEST_GEMINI_URL}", "", `base_url "https://generativelanguage.googleapis.com/v1beta" ends in the API version`},
+	} {
+		p := &Gemini{Settings: providers.Settings{BaseURL: tc.base}}
+		err := p.Provision(ctx)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("base_url %q: %v", tc.base, err)
+		case tc.err == "" && p.root != tc.root:
+			t.Errorf("base_url %q: root %q, want %q", tc.base, p.root, tc.root)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("base_url %q: error %v, want one containing %q", tc.base, err, tc.err)
+		}
+	}
 }
 
 func TestUnmarshalCaddyfile(t *testing.T) {
@@ -510,11 +536,20 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("got %+v\nwant %+v", p, want)
 	}
-	for _, bad := range []string{"gemini x", "gemini {\n nope\n}", "gemini {\n base_url gemini.google.com\n}", "gemini {\n max_idle_conns_per_host many\n}", "gemini {\n api_version\n}"} {
+	for _, bad := range []string{"gemini x", "gemini {\n nope\n}", "gemini {\n base_url gemini.google.com\n}", "gemini {\n base_url https://generativelanguage.googleapis.com/v1beta\n}", "gemini {\n base_url https://generativelanguage.googleapis.com/v1\n}", "gemini {\n max_idle_conns_per_host many\n}", "gemini {\n api_version\n}"} {
 		var p Gemini
 		if err := p.UnmarshalCaddyfile(caddyfile.NewTestDispenser(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+	err := new(Gemini).UnmarshalCaddyfile(caddyfile.NewTestDispenser("gemini {\n api_version v1\n base_url https://generativelanguage.googleapis.com/v1alpha\n}"))
+	const wantErr = `base_url "https://generativelanguage.googleapis.com/v1alpha" ends in the API version; name the API root (https://generativelanguage.googleapis.com) and set the version with api_version v1alpha, at Testfile:3`
+	if err == nil || err.Error() != wantErr {
+		t.Errorf("base_url with /v1alpha: got %v\nwant %s", err, wantErr)
+	}
+	// Placeholders are checked when provisioned.
+	if err := new(Gemini).UnmarshalCaddyfile(caddyfile.NewTestDispenser("gemini {\n base_url {env.GEMINI_BASE_URL}\n}")); err != nil {
+		t.Errorf("placeholder base_url: %v", err)
 	}
 }
 
