@@ -20,9 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	_ "github.com/lib/pq"
 	openaigo "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // forEachDatabase runs fn with the `database` setting of a fresh SQLite
@@ -442,19 +444,188 @@ func TestBudgetUnderConcurrency(t *testing.T) {
 	})
 }
 
+// TestIdentityAuth: with `auth identity`, the caller is the user Caddy's
+// basic_auth established and the plan comes from a placeholder. Users are
+// separate callers for limits and usage; an unknown plan is a 403.
+func TestIdentityAuth(t *testing.T) {
+	forEachDatabase(t, func(t *testing.T, db string) {
+		up := newFakeOpenAI(t)
+		const password = "correct horse"
+		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := startGateway(t, fmt.Sprintf(`	basic_auth {
+		alice %[1]s
+		bob %[1]s
+		carol %[1]s
+	}
+	ai_gateway {
+		database %[2]s
+		auth identity {http.auth.user.id} plan {http.request.header.X-Plan}
+		plan one {
+			requests_per_minute 1
+		}
+		plan many {
+			requests_per_minute 1000
+		}
+		provider up openai {
+			base_url %[3]s/v1
+		}
+		model gpt-4o-mini {
+			upstream up gpt-4o-mini
+			price 0.15 0.60
+		}
+	}`, hash, db, up.URL))
+		send := func(user, pass, plan string) (*http.Response, string) {
+			t.Helper()
+			req, _ := http.NewRequest("POST", g.URL+"/v1/chat/completions", strings.NewReader(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
+			req.Header.Set("Content-Type", "application/json")
+			if user != "" {
+				req.SetBasicAuth(user, pass)
+			}
+			if plan != "" {
+				req.Header.Set("X-Plan", plan)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp, string(b)
+		}
+		// basic_auth refuses strangers before the gateway runs.
+		before := up.count()
+		for _, who := range [][2]string{{"", ""}, {"alice", "wrong"}, {"mallory", password}} {
+			if resp, body := send(who[0], who[1], "one"); resp.StatusCode != 401 {
+				t.Errorf("user %q, password %q: %d %s, want 401", who[0], who[1], resp.StatusCode, body)
+			}
+		}
+
+		// Plan "one" allows one request per minute per user: alice's second
+		// request is refused, bob's first still passes.
+		if resp, body := send("alice", password, "one"); resp.StatusCode != 200 {
+			t.Fatalf("alice: %d %s", resp.StatusCode, body)
+		}
+		resp, body := send("alice", password, "one")
+		expectError(t, resp, body, 429, "", "rate_limit_exceeded")
+		if resp, body := send("bob", password, "one"); resp.StatusCode != 200 {
+			t.Fatalf("bob after alice's 429: %d %s", resp.StatusCode, body)
+		}
+		// The plan placeholder is resolved per request.
+		if resp, body := send("alice", password, "many"); resp.StatusCode != 200 {
+			t.Fatalf("alice on plan many: %d %s", resp.StatusCode, body)
+		}
+		// A plan the gateway does not have: 403 in OpenAI's shape.
+		resp, body = send("carol", password, "gold")
+		e := expectError(t, resp, body, 403, "invalid_request_error", "invalid_plan")
+		if !strings.Contains(e.Error.Message, `"gold"`) {
+			t.Errorf("403 message = %q, want it to name the plan", e.Error.Message)
+		}
+		if got := up.count() - before; got != 3 {
+			t.Errorf("upstream calls = %d, want 3 (refused requests must not reach it)", got)
+		}
+
+		// Usage is recorded per user, 429s included.
+		rows := g.usageBy("caller", func(r map[string]usageRow) bool {
+			return r["user:alice"].Requests == 3 && r["user:bob"].Requests == 1
+		})
+		const one = 3.6e-6 // 12 × 0.15 + 3 × 0.60 USD per million
+		for who, want := range map[string]usageRow{
+			"user:alice": {Requests: 3, InputTokens: 24, OutputTokens: 6, CostUSD: 2 * one},
+			"user:bob":   {Requests: 1, InputTokens: 12, OutputTokens: 3, CostUSD: one},
+		} {
+			got := rows[who]
+			if got.Requests != want.Requests || got.InputTokens != want.InputTokens || got.OutputTokens != want.OutputTokens ||
+				got.CostUSD < want.CostUSD-1e-12 || got.CostUSD > want.CostUSD+1e-12 {
+				t.Errorf("usage of %s = %+v, want %+v", who, got, want)
+			}
+		}
+		for name, r := range rows {
+			if name != "user:alice" && name != "user:bob" && (r.InputTokens != 0 || r.OutputTokens != 0 || r.CostUSD != 0) {
+				t.Errorf("unexpected usage row %s: %+v", name, r)
+			}
+		}
+	})
+}
+
+// startGatewayLogged is startGateway with Caddy's default log written as
+// JSON lines to a file, whose path it returns.
+func startGatewayLogged(t *testing.T, site string) (*gateway, string) {
+	t.Helper()
+	logFile := filepath.Join(t.TempDir(), "caddy.log")
+	port, adminPort := freePort(t), freePort(t)
+	g := &gateway{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), Admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
+	cf := fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	auto_https off
+	persist_config off
+	grace_period 1ns
+	log {
+		output file %s
+		format json
+	}
+}
+:%d {
+%s
+}
+`, adminPort, logFile, port, site)
+	if err := caddy.Load(adaptCaddyfile(t, cf), true); err != nil {
+		t.Fatalf("loading config: %v\n%s", err, cf)
+	}
+	t.Cleanup(func() { _ = caddy.Stop() })
+	return g, logFile
+}
+
+// waitLog polls a JSON-lines log file until a line satisfies match and
+// returns it with the whole log read so far.
+func waitLog(t *testing.T, path string, match func(line map[string]any) bool) (map[string]any, string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		for _, l := range strings.Split(string(b), "\n") {
+			var line map[string]any
+			if json.Unmarshal([]byte(l), &line) == nil && match(line) {
+				return line, string(b)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no matching log line in %s:\n%s", path, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // TestDatabaseDownAtStart: the gateway starts and serves when its
-// database cannot be reached.
+// database cannot be reached, and says so in the log without the
+// database's password.
 func TestDatabaseDownAtStart(t *testing.T) {
 	up := newFakeOpenAI(t)
-	g := startGateway(t, fmt.Sprintf(`	ai_gateway {
-		database postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1
+	const password = "hunter2-db-secret"
+	g, logFile := startGatewayLogged(t, fmt.Sprintf(`	ai_gateway {
+		database postgres://nobody:%s@127.0.0.1:1/none?sslmode=disable&connect_timeout=1
 		provider up openai {
 			base_url %s/v1
 		}
 		model m {
 			upstream up x
 		}
-	}`, up.URL))
+	}`, password, up.URL))
 	chatOK(t, g, "m", false)
 	chatOK(t, g, "m", true)
+
+	line, all := waitLog(t, logFile, func(l map[string]any) bool {
+		msg, _ := l["msg"].(string)
+		return l["level"] == "warn" && strings.Contains(msg, "database") &&
+			(strings.Contains(msg, "unreachable") || strings.Contains(msg, "not ready"))
+	})
+	t.Logf("warning: %v", line)
+	if db, _ := line["database"].(string); !strings.Contains(db, "127.0.0.1:1") {
+		t.Errorf("the warning does not name the database: %v", line)
+	}
+	if strings.Contains(all, password) {
+		t.Errorf("the log holds the database password:\n%s", all)
+	}
 }

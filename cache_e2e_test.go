@@ -2,7 +2,9 @@ package polygate_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"math"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -81,10 +83,54 @@ func (g *gateway) doKey(key, method, path, body string, header http.Header) (*ht
 	return resp, b.String()
 }
 
+// usageRecord is a polygate_usage row.
+type usageRecord struct {
+	CacheHit    bool
+	CostUSD     float64
+	InputTokens int64
+	Status      int
+}
+
+// usageRecords polls the SQLite usage database at path until cond holds
+// for the records of a key and model (oldest first), and returns them.
+func usageRecords(t *testing.T, path, keyID, model string, cond func([]usageRecord) bool) []usageRecord {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var recs []usageRecord
+		rows, err := db.Query(`SELECT cache_hit, cost_usd, input_tokens, status FROM polygate_usage
+			WHERE key_id = ? AND model = ? ORDER BY ts, request_id`, keyID, model)
+		if err == nil {
+			for rows.Next() {
+				var r usageRecord
+				if err := rows.Scan(&r.CacheHit, &r.CostUSD, &r.InputTokens, &r.Status); err != nil {
+					t.Fatal(err)
+				}
+				recs = append(recs, r)
+			}
+			err = rows.Err()
+			rows.Close()
+		}
+		if err == nil && cond(recs) {
+			return recs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("usage records of %s/%s: %+v (err %v)", keyID, model, recs, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func TestResponseCache(t *testing.T) {
 	up := newFakeOpenAI(t)
-	g := startGateway(t, cacheSite(up.URL, "sqlite "+filepath.Join(t.TempDir(), "u.db")))
-	_, keyA := g.createKey("pro")
+	dbPath := filepath.Join(t.TempDir(), "u.db")
+	g := startGateway(t, cacheSite(up.URL, "sqlite "+dbPath))
+	idA, keyA := g.createKey("pro")
 	_, keyB := g.createKey("pro")
 	body := `{"model":"gpt-4o-mini","temperature":0,"messages":[{"role":"user","content":"cache me"}]}`
 
@@ -95,6 +141,24 @@ func TestResponseCache(t *testing.T) {
 	hit, text := cachedChat(t, g, keyA, body)
 	if !strings.Contains(text, "Hello world") || hit.Header.Get("X-Polygate-Provider") != "" && hit.Header.Get("X-Polygate-Provider") != "cache" {
 		t.Errorf("hit = %s %v", text, hit.Header)
+	}
+	// Usage records: the miss cost the model's price, the hit nothing
+	// (its tokens are kept).
+	recs := usageRecords(t, dbPath, idA, "gpt-4o-mini", func(rs []usageRecord) bool {
+		return len(rs) > 0 && rs[len(rs)-1].CacheHit
+	})
+	t.Logf("usage records: %+v", recs)
+	const price = (12*0.15 + 3*0.60) / 1e6
+	if miss := recs[0]; miss.CacheHit || miss.Status != 200 || math.Abs(miss.CostUSD-price) > 1e-12 {
+		t.Errorf("record of the miss = %+v, want no cache hit and $%g", miss, price)
+	}
+	for _, r := range recs[1:] {
+		if r.CacheHit && (r.CostUSD != 0 || r.Status != 200 || r.InputTokens != 12) {
+			t.Errorf("record of a hit = %+v, want status 200, 12 input tokens and no cost", r)
+		}
+		if !r.CacheHit && math.Abs(r.CostUSD-price) > 1e-12 {
+			t.Errorf("record of a miss = %+v, want $%g", r, price)
+		}
 	}
 	calls := up.count()
 
