@@ -58,23 +58,22 @@ func (g *Gateway) serveHit(w http.ResponseWriter, r *http.Request, c *Call, body
 		out, verdicts = g.Guardrails.CheckResponse(r.Context(), out)
 		c.addVerdicts(w, verdicts)
 	}
+	// Set before the answer is written.
+	c.Provider = "cache"
+	setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider})
 	if stream {
 		events, err := cache.AppendReplay(nil, out, wantUsage)
 		if err != nil {
-			c.Cache = "BYPASS"
+			c.Cache, c.Provider = "BYPASS", ""
 			w.Header().Set(HeaderCache, c.Cache)
 			return false
 		}
-		c.Provider = "cache"
-		setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider})
 		h := w.Header()
 		h.Set("Content-Type", "text/event-stream; charset=utf-8")
 		h.Set("Cache-Control", "no-cache")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(events)
 	} else {
-		c.Provider = "cache"
-		setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider})
 		writeJSON(w, out)
 	}
 	c.readUsage(gjson.GetBytes(body, "usage"))

@@ -296,7 +296,12 @@ func (w *writer) insertBatch(ctx context.Context, recs []Record) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if w.e.d == postgresDialect {
-		_, err := w.e.db.ExecContext(ctx, pgInsertSQL, pgArrays(recs)...)
+		err := w.copyBatch(ctx, recs)
+		if isUniqueViolation(err) {
+			// Some of these are stored already (a spill file replayed after
+			// its records were written): store the others.
+			_, err = w.e.db.ExecContext(ctx, pgInsertSQL, pgArrays(recs)...)
+		}
 		return err
 	}
 	args := make([]any, 0, len(recs)*len(usageColumns))
@@ -305,6 +310,47 @@ func (w *writer) insertBatch(ctx context.Context, recs []Record) error {
 	}
 	_, err := w.e.db.ExecContext(ctx, w.insertSQL(len(recs)), args...)
 	return err
+}
+
+// copyBatch writes a batch to PostgreSQL with COPY, which the server
+// stores at about a third of the CPU of an INSERT … SELECT FROM unnest(…)
+// ON CONFLICT. COPY cannot skip a record that is stored already: the whole
+// batch then fails with a unique violation and nothing is written.
+func (w *writer) copyBatch(ctx context.Context, recs []Record) (err error) {
+	tx, err := w.e.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	stmt, err := tx.PrepareContext(ctx, pq.CopyIn("polygate_usage", usageColumns...))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	args := make([]any, 0, len(usageColumns))
+	for i := range recs {
+		if _, err = stmt.ExecContext(ctx, recs[i].args(args[:0])...); err != nil {
+			return err
+		}
+	}
+	if _, err = stmt.ExecContext(ctx); err != nil {
+		return err
+	}
+	if err = stmt.Close(); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation
+// (SQLSTATE 23505).
+func isUniqueViolation(err error) bool {
+	var pg interface{ SQLState() string }
+	return errors.As(err, &pg) && pg.SQLState() == "23505"
 }
 
 // pgInsertSQL inserts a batch passed as one array per column: 19
