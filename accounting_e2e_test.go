@@ -230,13 +230,7 @@ func TestPlanLimits(t *testing.T) {
 		do := func(model string) (*http.Response, string) {
 			req, _ := http.NewRequest("POST", g.URL+"/v1/chat/completions", strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`))
 			req.Header.Set("Authorization", "Bearer "+key)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp, string(b)
+			return roundTrip(t, req)
 		}
 		// A model outside the plan: 403, provider not called.
 		before := up.count()
@@ -487,13 +481,7 @@ func TestIdentityAuth(t *testing.T) {
 			if plan != "" {
 				req.Header.Set("X-Plan", plan)
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp, string(b)
+			return roundTrip(t, req)
 		}
 		// basic_auth refuses strangers before the gateway runs.
 		before := up.count()

@@ -129,9 +129,15 @@ func (g *gateway) do(method, path, contentType, body string) (*http.Response, st
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Authorization", "Bearer sk-client-secret")
+	return roundTrip(g.t, req)
+}
+
+// roundTrip sends req and returns the response with its whole body.
+func roundTrip(t *testing.T, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		g.t.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
