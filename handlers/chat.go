@@ -247,10 +247,11 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 				oe = pe.Err
 				c.Status = oe.Status
 			}
+			// The status stays the upstream's even if the client is gone too.
 			batch.add(oe.AppendJSON(nil))
-			status := c.Status
-			flush()
-			c.Status = status
+			if batch.send() == nil {
+				_ = rc.Flush()
+			}
 			return
 		}
 	}
