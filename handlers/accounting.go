@@ -197,30 +197,50 @@ func maxTokensOf(root gjson.Result) int64 {
 	return root.Get("max_tokens").Int()
 }
 
-// messageTexts returns the texts of a chat request's messages.
+// messageTexts returns the texts of a chat request's messages (string
+// contents, text parts, tool call arguments) and its tools' definitions,
+// in one pass over the body.
 func messageTexts(body []byte) []string {
-	var texts []string
-	gjson.GetBytes(body, "messages").ForEach(func(_, m gjson.Result) bool {
-		content := m.Get("content")
-		switch {
-		case content.Type == gjson.String:
-			texts = append(texts, content.Str)
-		case content.IsArray():
-			content.ForEach(func(_, part gjson.Result) bool {
-				if t := part.Get("text"); t.Type == gjson.String {
-					texts = append(texts, t.Str)
-				}
+	texts := make([]string, 0, 4)
+	gjson.ParseBytes(body).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "messages":
+			v.ForEach(func(_, m gjson.Result) bool {
+				m.ForEach(func(k, field gjson.Result) bool {
+					switch k.Str {
+					case "content":
+						texts = appendContentTexts(texts, field)
+					case "tool_calls":
+						field.ForEach(func(_, tc gjson.Result) bool {
+							texts = append(texts, tc.Get("function.arguments").Str)
+							return true
+						})
+					}
+					return true
+				})
 				return true
 			})
+		case "tools":
+			texts = append(texts, v.Raw)
 		}
-		m.Get("tool_calls").ForEach(func(_, tc gjson.Result) bool {
-			texts = append(texts, tc.Get("function.arguments").Str)
-			return true
-		})
 		return true
 	})
-	if tools := gjson.GetBytes(body, "tools"); tools.Exists() {
-		texts = append(texts, tools.Raw)
+	return texts
+}
+
+// appendContentTexts appends a message content's texts: the content
+// itself when it is a string, the text of each part when it is an array.
+func appendContentTexts(texts []string, content gjson.Result) []string {
+	switch {
+	case content.Type == gjson.String:
+		texts = append(texts, content.Str)
+	case content.IsArray():
+		content.ForEach(func(_, part gjson.Result) bool {
+			if t := part.Get("text"); t.Type == gjson.String {
+				texts = append(texts, t.Str)
+			}
+			return true
+		})
 	}
 	return texts
 }

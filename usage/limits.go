@@ -82,16 +82,18 @@ func (l *RateLimits) SetHeaders(h http.Header) {
 		h[key] = vals[i : i+1 : i+1]
 	}
 	if l.LimitRequests > 0 {
-		set(0, "X-Ratelimit-Limit-Requests", strconv.FormatInt(l.LimitRequests, 10))
+		set(0, "X-Ratelimit-Limit-Requests", limitTexts.get(l.LimitRequests, formatInt))
 		set(1, "X-Ratelimit-Remaining-Requests", strconv.FormatInt(l.RemainingRequests, 10))
 		set(2, "X-Ratelimit-Reset-Requests", formatReset(l.ResetRequests))
 	}
 	if l.LimitTokens > 0 {
-		set(3, "X-Ratelimit-Limit-Tokens", strconv.FormatInt(l.LimitTokens, 10))
+		set(3, "X-Ratelimit-Limit-Tokens", limitTexts.get(l.LimitTokens, formatInt))
 		set(4, "X-Ratelimit-Remaining-Tokens", strconv.FormatInt(l.RemainingTokens, 10))
 		set(5, "X-Ratelimit-Reset-Tokens", formatReset(l.ResetTokens))
 	}
 }
+
+func formatInt(n int64) string { return strconv.FormatInt(n, 10) }
 
 func formatReset(d time.Duration) string {
 	if d <= 0 {
@@ -102,7 +104,35 @@ func formatReset(d time.Duration) string {
 	} else {
 		d = d.Round(time.Millisecond)
 	}
-	return d.String()
+	return resetTexts.get(int64(d), func(n int64) string { return time.Duration(n).String() })
+}
+
+// Header values repeat: a plan's limits are the same on every response,
+// and a reset, rounded to the second, changes once a second. These keep
+// the recently formatted ones, so a response formats only its remaining
+// counts.
+var limitTexts, resetTexts textCache
+
+// textCache remembers the texts of up to 128 numbers, direct-mapped: a
+// number replaces the one in its slot.
+type textCache [128]atomic.Pointer[numberText]
+
+type numberText struct {
+	n    int64
+	text string
+}
+
+func (c *textCache) get(n int64, format func(int64) string) string {
+	h := uint64(n) // splitmix64's finalizer: every bit of n moves the slot
+	h = (h ^ h>>30) * 0xBF58476D1CE4E5B9
+	h = (h ^ h>>27) * 0x94D049BB133111EB
+	slot := &c[(h^h>>31)%uint64(len(c))]
+	if e := slot.Load(); e != nil && e.n == n {
+		return e.text
+	}
+	e := &numberText{n, format(n)}
+	slot.Store(e)
+	return e.text
 }
 
 // Estimate is what a request may consume, known before it is sent.

@@ -486,3 +486,38 @@ func TestSweep(t *testing.T) {
 		t.Errorf("subjects left: %d", s.e.lim.size.Load())
 	}
 }
+
+// TestHeaderTexts: remembered header values are always the number's own
+// text, also when numbers share a slot and replace each other.
+func TestHeaderTexts(t *testing.T) {
+	var c textCache
+	formatted := 0
+	format := func(n int64) string { formatted++; return strconv.FormatInt(n, 10) }
+	for round := range 3 {
+		for n := int64(-5); n < 1000; n += 7 {
+			if got := c.get(n, format); got != strconv.FormatInt(n, 10) {
+				t.Fatalf("round %d: %d read as %q", round, n, got)
+			}
+		}
+	}
+	if c.get(100, format) != "100" || c.get(100, format) != "100" {
+		t.Fatal("100")
+	}
+	before := formatted
+	c.get(100, format)
+	if formatted != before {
+		t.Error("a repeated number was formatted again")
+	}
+	for _, d := range []time.Duration{0, 250 * time.Millisecond, 1499 * time.Millisecond, 90 * time.Second, 6 * time.Minute} {
+		want := "0s"
+		if d > 0 {
+			want = map[time.Duration]string{250 * time.Millisecond: "250ms", 1499 * time.Millisecond: "1s",
+				90 * time.Second: "1m30s", 6 * time.Minute: "6m0s"}[d]
+		}
+		for range 2 {
+			if got := formatReset(d); got != want {
+				t.Errorf("reset %v: %q, want %q", d, got, want)
+			}
+		}
+	}
+}

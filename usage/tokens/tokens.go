@@ -105,9 +105,13 @@ func Count(model, text string) int {
 // messages' texts: their tokens plus OpenAI's overhead of 3 tokens per
 // message and 3 priming the reply.
 func Messages(model string, texts ...string) int {
+	c := codecFor(model)
 	n := 3
 	for _, t := range texts {
-		n += 3 + Count(model, t)
+		n += 3
+		if t != "" {
+			n += c.count(t)
+		}
 	}
 	return n
 }
