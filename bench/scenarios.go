@@ -206,7 +206,7 @@ const (
 var scenarios = []Scenario{
 	{Name: "chat", Title: "Non-streamed chat completion", Baseline: "reverse_proxy",
 		Desc: "`POST /v1/chat/completions`, 230-byte request, ~650-byte `chat.completion` with `usage`; wrk measures requests/s and latency. `ai_gateway_default` is the gateway as configured out of the box (accounting on, SQLite)."},
-	{Name: "chat-stream", Title: "Streamed chat completion", Stream: true, Baseline: "reverse_proxy",
+	{Name: "chat-stream", Title: "Streamed chat completion", Stream: true, Baseline: "reverse_proxy", RoundsX: 2,
 		Desc: "`\"stream\":true` with `stream_options.include_usage`: 20 `chat.completion.chunk` events + a usage chunk + `[DONE]`, mock flushes each event, no delay. wrk: requests/s for whole streams; Go client: time to first body byte."},
 	{Name: "anthropic-stream", Title: "Streamed chat translated to Anthropic (issue 3)", Stream: true, Baseline: "reverse_proxy", Conc: []int{1, 16},
 		Desc: "OpenAI streamed request for model `claude`, which ai_gateway_anthropic translates to Anthropic Messages SSE and back; `ai_gateway` is the same gateway passing the OpenAI stream of `chat-stream` through (the comparison of issue 3), reverse_proxy passes it through without a gateway. Concurrency 1 and 16: at 64 TTFB is mostly queueing."},
