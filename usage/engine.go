@@ -202,6 +202,7 @@ var errMigrationPanicked = errors.New("migration panicked")
 // nanoseconds (16 hex digits) and 32 random bits. New rows then land at the
 // end of the primary-key index instead of at random places in it, which
 // halves the cost of writing usage records.
+//
 // The random bits tell apart records of the same nanosecond (on other
 // instances): they need not be unpredictable, so they come from the
 // runtime's per-thread generator, not from the kernel.
