@@ -551,3 +551,31 @@ func TestRecordsStoredExactly(t *testing.T) {
 		}
 	})
 }
+
+// TestRefusedRecordSetAside: a record PostgreSQL refuses for its content
+// (here a time in year 0, which it has no such day for) goes to a
+// .rejected file; the others of its COPY batch are stored and nothing
+// stays buffered.
+func TestRefusedRecordSetAside(t *testing.T) {
+	db := freshDB(t, "postgres")
+	spill := t.TempDir()
+	s := openService(t, &Config{Database: db, SpillDir: spill})
+	waitReady(t, s)
+	for i := range 3 {
+		s.Record(Caller{ID: "ip:a"}, Record{RequestID: fmt.Sprintf("good-%d", i)})
+	}
+	s.Record(Caller{ID: "ip:a"}, Record{RequestID: "year-zero", Time: time.Date(0, 6, 1, 0, 0, 0, 0, time.UTC)})
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rows, _ := countRecords(t, s); rows != 3 || s.Stats().Buffered != 0 {
+		t.Errorf("%d rows stored, %d buffered; want 3 and 0", rows, s.Stats().Buffered)
+	}
+	files, _ := filepath.Glob(filepath.Join(spill, "*"+rejectedSuffix))
+	if len(files) != 1 {
+		t.Fatalf("rejected files: %v", files)
+	}
+	if b, _ := os.ReadFile(files[0]); !strings.Contains(string(b), `"request_id":"year-zero"`) {
+		t.Errorf("rejected file holds %s", b)
+	}
+}
