@@ -15,6 +15,7 @@ import (
 
 	"github.com/polygate/polygate/cache"
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/providers/routing"
 	"github.com/polygate/polygate/usage"
 )
 
@@ -60,6 +61,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			price <input-usd-per-million> <output-usd-per-million>
 //			retries <n>
 //			fallback <model>...
+//			lb_policy weighted|least_busy|lowest_latency
+//			max_fails <n>
+//			fail_duration <duration>
 //		}
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -67,12 +71,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	type upstreamRef struct {
-		model, provider string
-		file            string
-		line            int
-	}
-	var refs []upstreamRef
+	var refs []ref
 	for d.NextBlock(0) {
 		switch d.Val() {
 		case "base_path":
@@ -106,6 +105,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.Args(&h.DefaultProvider) {
 				return d.ArgErr()
 			}
+			refs = append(refs, ref{kind: refDefault, name: h.DefaultProvider, at: d.Token()})
 			if d.NextArg() {
 				return d.ArgErr()
 			}
@@ -140,9 +140,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 			h.Models = append(h.Models, m)
-			for _, r := range mrefs {
-				refs = append(refs, upstreamRef{model: m.Name, provider: r.provider, file: r.file, line: r.line})
-			}
+			refs = append(refs, mrefs...)
 		case "guardrail":
 			var typ string
 			if !d.Args(&typ) {
@@ -206,22 +204,62 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return fmt.Errorf("%s:%d - Error during parsing: %v", d.File(), d.Line(), err)
 		}
 	}
-	for _, r := range refs {
-		if _, ok := h.ProvidersRaw[r.provider]; !ok {
-			return fmt.Errorf("%s:%d - Error during parsing: model %q: upstream names unknown provider %q", r.file, r.line, r.model, r.provider)
-		}
-	}
-	return h.checkConfig()
+	return h.checkRefs(refs)
 }
 
-type providerRef struct {
-	provider string
-	file     string
-	line     int
+// ref is a name that must be defined somewhere in the block, and the token
+// that names it (for the error's file and line).
+type ref struct {
+	kind  int
+	name  string
+	model string
+	at    caddyfile.Token
+}
+
+const (
+	refProvider = iota // an upstream's provider
+	refFallback        // a fallback model
+	refDefault         // default_provider
+)
+
+// errAt is d.Errf at the place of token at.
+func errAt(at caddyfile.Token, format string, args ...any) error {
+	d := caddyfile.NewDispenser([]caddyfile.Token{at})
+	d.Next()
+	return d.Errf(format, args...)
+}
+
+// checkRefs reports the first name that is not defined, where it is named.
+func (h *Handler) checkRefs(refs []ref) error {
+	models := make(map[string]bool, len(h.Models))
+	for _, m := range h.Models {
+		models[m.Name] = true
+	}
+	for _, r := range refs {
+		name := r.name
+		switch r.kind {
+		case refProvider:
+			if _, ok := h.ProvidersRaw[name]; !ok {
+				return errAt(r.at, "model %q: upstream names unknown provider %q", r.model, name)
+			}
+		case refFallback:
+			if name == r.model {
+				return errAt(r.at, "model %q: cannot fall back to itself", r.model)
+			}
+			if !models[name] {
+				return errAt(r.at, "model %q: fallback names unknown model %q", r.model, name)
+			}
+		case refDefault:
+			if _, ok := h.ProvidersRaw[name]; !ok {
+				return errAt(r.at, "default_provider %q: no such provider", name)
+			}
+		}
+	}
+	return nil
 }
 
 // parseModel reads a model block.
-func parseModel(d *caddyfile.Dispenser) (*Model, []providerRef, error) {
+func parseModel(d *caddyfile.Dispenser) (*Model, []ref, error) {
 	m := new(Model)
 	if !d.Args(&m.Name) {
 		return nil, nil, d.Errf("model: expected a name")
@@ -229,7 +267,7 @@ func parseModel(d *caddyfile.Dispenser) (*Model, []providerRef, error) {
 	if d.NextArg() {
 		return nil, nil, d.ArgErr()
 	}
-	var refs []providerRef
+	var refs []ref
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch d.Val() {
 		case "upstream":
@@ -251,7 +289,7 @@ func parseModel(d *caddyfile.Dispenser) (*Model, []providerRef, error) {
 				}
 			}
 			m.Upstreams = append(m.Upstreams, u)
-			refs = append(refs, providerRef{provider: u.Provider, file: d.File(), line: d.Line()})
+			refs = append(refs, ref{kind: refProvider, name: u.Provider, at: d.Token()})
 		case "price":
 			var in, out string
 			if !d.Args(&in, &out) || d.NextArg() {
@@ -262,7 +300,7 @@ func parseModel(d *caddyfile.Dispenser) (*Model, []providerRef, error) {
 			if err1 != nil || err2 != nil || pi < 0 || po < 0 {
 				return nil, nil, d.Errf("model %q: price %s %s: expected two non-negative numbers", m.Name, in, out)
 			}
-			m.Price = &Price{Input: pi, Output: po}
+			m.Price = &providers.Price{Input: pi, Output: po}
 		case "retries":
 			var s string
 			if !d.Args(&s) || d.NextArg() {
@@ -279,12 +317,55 @@ func parseModel(d *caddyfile.Dispenser) (*Model, []providerRef, error) {
 				return nil, nil, d.Errf("model %q: fallback: expected one or more model names", m.Name)
 			}
 			m.Fallbacks = append(m.Fallbacks, args...)
+			for _, f := range args {
+				refs = append(refs, ref{kind: refFallback, name: f, at: d.Token()})
+			}
+		case "lb_policy":
+			var name string
+			if !d.Args(&name) {
+				return nil, nil, d.ArgErr()
+			}
+			if m.LBPolicyRaw != nil {
+				return nil, nil, d.Errf("model %q: lb_policy already specified", m.Name)
+			}
+			id := routing.PolicyNamespace + "." + name
+			if _, err := caddy.GetModule(id); err != nil {
+				return nil, nil, d.Errf("model %q: unknown lb_policy %q (want weighted, least_busy or lowest_latency)", m.Name, name)
+			}
+			unm, err := caddyfile.UnmarshalModule(d, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			m.LBPolicyRaw = caddyconfig.JSONModuleObject(unm, "policy", name, nil)
+		case "max_fails":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return nil, nil, d.ArgErr()
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return nil, nil, d.Errf("model %q: max_fails %q: expected a positive integer", m.Name, v)
+			}
+			m.MaxFails = n
+		case "fail_duration":
+			var v string
+			if !d.Args(&v) || d.NextArg() {
+				return nil, nil, d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur <= 0 {
+				return nil, nil, d.Errf("model %q: fail_duration %q: expected a positive duration such as 30s", m.Name, v)
+			}
+			m.FailDuration = caddy.Duration(dur)
 		default:
 			return nil, nil, d.Errf("model %q: unrecognized subdirective '%s'", m.Name, d.Val())
 		}
 	}
 	if len(m.Upstreams) == 0 {
 		return nil, nil, d.Errf("model %q: at least one upstream is required", m.Name)
+	}
+	for i := range refs {
+		refs[i].model = m.Name
 	}
 	return m, refs, nil
 }

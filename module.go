@@ -19,7 +19,10 @@ import (
 	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/handlers"
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/providers/routing"
 	"github.com/polygate/polygate/usage"
+
+	// The usage console handler, ai_gateway_console.
 
 	// The provider types that ship with Polygate.
 	_ "github.com/polygate/polygate/providers/anthropic"
@@ -108,14 +111,27 @@ type Model struct {
 	Name string `json:"name"`
 	// Upstreams serve the model; one is chosen at random by weight.
 	Upstreams []Upstream `json:"upstreams"`
-	// Price is used for cost accounting. Default: zero.
-	Price *Price `json:"price,omitempty"`
+	// Price is used for cost accounting, in USD per million tokens.
+	// Default: zero.
+	Price *providers.Price `json:"price,omitempty"`
 	// Retries is how many more attempts a failed call gets on this model's
 	// upstreams (connection errors, timeouts, 429 and 5xx). Default: 0.
 	Retries int `json:"retries,omitempty"`
 	// Fallbacks are other public models tried in order once the retries
 	// are used up. Their own fallbacks are not followed.
 	Fallbacks []string `json:"fallbacks,omitempty"`
+	// LBPolicyRaw picks among the upstreams; the "policy" key names the
+	// module (http.ai_gateway.selection_policies.<name>: weighted,
+	// least_busy, lowest_latency). Default: weighted.
+	LBPolicyRaw json.RawMessage `json:"lb_policy,omitempty" caddy:"namespace=http.ai_gateway.selection_policies inline_key=policy"`
+	// MaxFails is how many consecutive failures cool an upstream of this
+	// model down. Default: 3.
+	MaxFails int `json:"max_fails,omitempty"`
+	// FailDuration is how long a cooled-down upstream is skipped (longer
+	// when its Retry-After says so). Default: 30s.
+	FailDuration caddy.Duration `json:"fail_duration,omitempty"`
+
+	policy routing.Policy
 }
 
 // Upstream is one provider model serving a public model.
@@ -126,12 +142,6 @@ type Upstream struct {
 	Model string `json:"model"`
 	// Weight is the upstream's relative share of traffic. Default: 1.
 	Weight int `json:"weight,omitempty"`
-}
-
-// Price is a model's price in USD per million tokens.
-type Price struct {
-	Input  float64 `json:"input"`
-	Output float64 `json:"output"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -190,6 +200,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		chain = guardrails.NewChain(gs)
 		h.guardrails = gs
 	}
+	for _, m := range h.Models {
+		if m.LBPolicyRaw == nil {
+			continue
+		}
+		mod, err := ctx.LoadModule(m, "LBPolicyRaw")
+		if err != nil {
+			return fmt.Errorf("model %q: loading lb_policy: %v", m.Name, err)
+		}
+		p, ok := mod.(routing.Policy)
+		if !ok {
+			return fmt.Errorf("model %q: lb_policy: module %T is not a selection policy", m.Name, mod)
+		}
+		m.policy = p
+	}
 	routes, order := h.buildRoutes()
 	h.gateway = &handlers.Gateway{
 		Routes:          routes,
@@ -234,7 +258,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	for _, gr := range h.guardrails {
 		if s, ok := gr.(guardrails.ModelCallerSetter); ok {
-			s.SetModelCaller(h.gateway.ModelCaller())
+			s.SetModelCaller(h.gateway.ModelCaller(gr.Settings().Name))
 		}
 	}
 	h.gateway.Prepare(order, time.Now())
@@ -260,17 +284,18 @@ func (h *Handler) done(_ *http.Request, c *handlers.Call) {
 	}
 }
 
-func (h *Handler) buildRoutes() (map[string]*providers.Route, []string) {
-	routes := make(map[string]*providers.Route, len(h.Models))
+func (h *Handler) buildRoutes() (map[string]*routing.Route, []string) {
+	routes := make(map[string]*routing.Route, len(h.Models))
 	order := make([]string, 0, len(h.Models))
 	for _, m := range h.Models {
-		r := &providers.Route{Name: m.Name, Retries: m.Retries}
+		r := &routing.Route{Name: m.Name, Retries: m.Retries, Policy: m.policy}
 		if m.Price != nil {
-			r.Price = providers.Price{Input: m.Price.Input, Output: m.Price.Output}
+			r.Price = *m.Price
 		}
 		for _, u := range m.Upstreams {
-			r.Upstreams = append(r.Upstreams, providers.NewUpstream(u.Provider, h.providers[u.Provider], u.Model, u.Weight))
+			r.Upstreams = append(r.Upstreams, routing.NewUpstream(u.Provider, h.providers[u.Provider], u.Model, u.Weight))
 		}
+		r.SetHealth(m.MaxFails, time.Duration(m.FailDuration))
 		routes[m.Name] = r
 		order = append(order, m.Name)
 	}
@@ -316,6 +341,12 @@ func (h *Handler) checkConfig() error {
 		if m.Retries < 0 {
 			return fmt.Errorf("model %q: retries must not be negative", m.Name)
 		}
+		if m.MaxFails < 0 {
+			return fmt.Errorf("model %q: max_fails must not be negative", m.Name)
+		}
+		if m.FailDuration < 0 {
+			return fmt.Errorf("model %q: fail_duration must not be negative", m.Name)
+		}
 		if m.Price != nil && (m.Price.Input < 0 || m.Price.Output < 0) {
 			return fmt.Errorf("model %q: price must not be negative", m.Name)
 		}
@@ -352,6 +383,9 @@ func (h *Handler) Validate() error { return h.checkConfig() }
 // closes it. Providers
 // and guardrails are cleaned up by Caddy.
 func (h *Handler) Cleanup() error {
+	if h.gateway != nil {
+		h.gateway.Release()
+	}
 	if h.releaseCache != nil {
 		h.releaseCache()
 	}

@@ -36,12 +36,13 @@ var invalidKey = &openai.Error{
 	Message: "Incorrect API key provided. You can find your API key with the gateway's operator.",
 }
 
-// identify works out who is calling; false means the client was answered.
-func (g *Gateway) identify(w http.ResponseWriter, r *http.Request, c *Call) bool {
+// identify works out who is calling; an error refuses the request.
+func (g *Gateway) identify(c *Call) error {
 	a := g.Accounting
 	if a == nil {
-		return true
+		return nil
 	}
+	r := c.r
 	var caller usage.Caller
 	var err error
 	switch a.Service.AuthMode() {
@@ -62,9 +63,8 @@ func (g *Gateway) identify(w http.ResponseWriter, r *http.Request, c *Call) bool
 		caller = a.Service.Anonymous(ip)
 	}
 	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ai_gateway"`)
-		c.Status = writeError(w, r, invalidKey)
-		return false
+		c.w.Header().Set("WWW-Authenticate", `Bearer realm="ai_gateway"`)
+		return invalidKey
 	}
 	c.caller = &caller
 	c.CallerID, c.KeyID = caller.ID, caller.KeyID
@@ -72,33 +72,33 @@ func (g *Gateway) identify(w http.ResponseWriter, r *http.Request, c *Call) bool
 	if c.Plan == "" {
 		c.Plan = a.DefaultPlan
 	}
-	return true
+	return nil
 }
 
 // reserve checks the caller's plan and reserves the request's estimated
-// tokens and cost; false means the client was answered (403 or 429).
-// texts returns the prompt's texts, counted only when a limit needs them.
-func (g *Gateway) reserve(w http.ResponseWriter, r *http.Request, c *Call, maxTokens int64, texts func() []string) bool {
+// tokens and cost; an error (403 or 429) refuses the request. The prompt's
+// texts are counted only when a limit needs them.
+func (g *Gateway) reserve(c *Call) error {
 	a := g.Accounting
 	if a == nil || c.caller == nil {
-		return true
+		return nil
 	}
 	if lerr := a.Service.Allowed(*c.caller, c.Model); lerr != nil {
-		return g.refuse(w, r, c, lerr)
+		return refuse(c, lerr)
 	}
-	est := usage.Estimate{MaxOutputTokens: maxTokens, InputPricePerM: c.price.Input, OutputPricePerM: c.price.Output}
+	est := usage.Estimate{MaxOutputTokens: c.maxTokens, InputPricePerM: c.price.Input, OutputPricePerM: c.price.Output}
 	if g.countsTokens(c) {
-		est.InputTokens = int64(tokens.Messages(c.Model, texts()...))
+		est.InputTokens = int64(tokens.Messages(c.Model, c.x.texts(c)...))
 	}
 	res, lerr := a.Service.Reserve(*c.caller, c.Model, est)
 	if lerr != nil {
-		return g.refuse(w, r, c, lerr)
+		return refuse(c, lerr)
 	}
 	c.reservation = res
 	c.estimatedInput = est.InputTokens
 	limits := res.RateLimits()
-	limits.SetHeaders(w.Header())
-	return true
+	limits.SetHeaders(c.w.Header())
+	return nil
 }
 
 // countsTokens reports whether the caller's plan limits tokens or money,
@@ -111,18 +111,20 @@ func (g *Gateway) countsTokens(c *Call) bool {
 	return p != nil && (p.TokensPerMinute > 0 || p.TokensPerDay > 0 || p.BudgetPerDay > 0 || p.BudgetPerMonth > 0)
 }
 
-func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, c *Call, lerr *usage.LimitError) bool {
+// refuse turns a plan's refusal into the client's error, with its
+// rate-limit headers.
+func refuse(c *Call, lerr *usage.LimitError) error {
 	c.QuotaLimit = lerr.Limit
-	lerr.RateLimits.SetHeaders(w.Header())
+	h := c.w.Header()
+	lerr.RateLimits.SetHeaders(h)
 	if lerr.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(max(lerr.RetryAfter, 1)))
+		h.Set("Retry-After", strconv.Itoa(max(lerr.RetryAfter, 1)))
 	}
 	typ := lerr.Type
 	if typ == "" {
 		typ = openai.TypeRateLimit
 	}
-	c.Status = writeError(w, r, &openai.Error{Status: lerr.StatusCode, Type: typ, Code: lerr.Code, Message: lerr.Message})
-	return false
+	return &openai.Error{Status: lerr.StatusCode, Type: typ, Code: lerr.Code, Message: lerr.Message}
 }
 
 // settle hands the finished call to accounting.
@@ -187,14 +189,6 @@ func (c *Call) estimateCutStream(output []byte) {
 		c.OutputTokens = int64(tokens.Count(c.Model, string(output)))
 	}
 	c.Cost = c.price.Cost(c.InputTokens, c.OutputTokens)
-}
-
-// maxTokensOf reads max_completion_tokens or max_tokens; 0 when absent.
-func maxTokensOf(root gjson.Result) int64 {
-	if v := root.Get("max_completion_tokens"); v.Exists() {
-		return v.Int()
-	}
-	return root.Get("max_tokens").Int()
 }
 
 // messageTexts returns the texts of a chat request's messages (string

@@ -18,72 +18,80 @@ type cacheLookup struct {
 	store bool // a complete answer may be stored under key
 }
 
-// lookup consults the cache for a request. It returns the stored answer on
-// a hit; lk says whether and where to store a fresh answer.
-func (g *Gateway) lookup(w http.ResponseWriter, r *http.Request, c *Call, endpoint string, body []byte) (entry cache.Entry, hit bool, lk cacheLookup) {
-	if g.Cache == nil {
-		return entry, false, lk
+// lookup consults the cache for a call and returns the stored answer on a
+// hit; c.lookup says whether and where to store a fresh answer.
+func (g *Gateway) lookup(c *Call) (entry cache.Entry, hit bool) {
+	if g.Cache == nil || !c.ep.cacheable || c.Origin != "" {
+		return entry, false
 	}
-	noCache, noStore := cache.ParseCacheControl(r.Header)
+	noCache, noStore := cache.ParseCacheControl(c.r.Header)
 	c.Cache = "BYPASS"
-	defer func() { w.Header().Set(HeaderCache, c.Cache) }()
+	defer func() { c.w.Header().Set(HeaderCache, c.Cache) }()
 	if noStore {
-		return entry, false, lk
+		return entry, false
 	}
-	key, ok := g.Cache.Key(endpoint, c.Model, c.CallerID, c.Plan, body)
+	key, ok := g.Cache.Key(c.Endpoint, c.Model, c.CallerID, c.Plan, c.body)
 	if !ok {
-		return entry, false, lk
+		return entry, false
 	}
-	lk = cacheLookup{key: key, store: true}
+	c.lookup = cacheLookup{key: key, store: true}
 	if noCache {
-		return entry, false, lk
+		return entry, false
 	}
 	if entry, hit = g.Cache.Get(key); hit {
 		c.Cache = "HIT"
-		return entry, true, lk
+		return entry, true
 	}
 	c.Cache = "MISS"
-	return entry, false, lk
+	return entry, false
 }
 
-// serveHit answers from a stored answer: as JSON, or replayed as a stream.
-// Output guardrails run on it as on a fresh answer (the cache keeps what
-// the provider said, so today's guardrails apply). It reports false when a
-// stored answer cannot be replayed as a stream; the caller then goes
-// upstream.
-func (g *Gateway) serveHit(w http.ResponseWriter, r *http.Request, c *Call, body []byte, stream, wantUsage bool) bool {
+// serveHit answers a chat request from a stored answer: as JSON, or
+// replayed as a stream. Output guardrails run on it as on a fresh answer
+// (the cache keeps what the provider said, so today's guardrails apply).
+// It reports false when a stored answer cannot be replayed as a stream;
+// the call then goes upstream.
+func (g *Gateway) serveHit(c *Call, body []byte, wantUsage bool) bool {
 	out := body
-	if g.Guardrails.HasOutput() {
+	if g.guardsOutput(c) {
 		var verdicts []guardrails.Verdict
-		out, verdicts = g.Guardrails.CheckResponse(r.Context(), out)
-		c.addVerdicts(w, verdicts)
+		out, verdicts = g.Guardrails.CheckResponse(c.context(), out)
+		c.addVerdicts(verdicts)
 	}
-	// Set before the answer is written.
-	c.Provider = "cache"
-	setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider})
-	if stream {
-		events, err := cache.AppendReplay(nil, out, wantUsage)
-		if err != nil {
-			c.Cache, c.Provider = "BYPASS", ""
-			w.Header().Set(HeaderCache, c.Cache)
+	var events []byte
+	if c.Stream {
+		var err error
+		if events, err = cache.AppendReplay(nil, out, wantUsage); err != nil {
+			c.Cache = "BYPASS"
+			c.w.Header().Set(HeaderCache, c.Cache)
 			return false
 		}
-		h := w.Header()
+	}
+	c.answeredFromCache(body)
+	if c.Stream {
+		h := c.w.Header()
 		h.Set("Content-Type", "text/event-stream; charset=utf-8")
 		h.Set("Cache-Control", "no-cache")
-		w.WriteHeader(http.StatusOK)
-		_, _ = w.Write(events)
+		c.w.WriteHeader(http.StatusOK)
+		_, _ = c.w.Write(events)
 	} else {
-		writeJSON(w, out)
+		writeJSON(c.w, out)
 	}
-	c.readUsage(gjson.GetBytes(body, "usage"))
-	c.Cost = 0
 	return true
 }
 
+// answeredFromCache records a cache hit (set before the answer is written):
+// the stored usage, at no cost.
+func (c *Call) answeredFromCache(body []byte) {
+	c.Provider = "cache"
+	c.setPlaceholders()
+	c.readUsage(gjson.GetBytes(body, "usage"))
+	c.Cost = 0
+}
+
 // store keeps a complete answer for later requests.
-func (g *Gateway) store(lk cacheLookup, body []byte) {
-	if g.Cache != nil && lk.store && len(body) > 0 {
-		g.Cache.Set(lk.key, cache.Entry{Body: body})
+func (g *Gateway) store(c *Call, body []byte) {
+	if g.Cache != nil && c.lookup.store && len(body) > 0 {
+		g.Cache.Set(c.lookup.key, cache.Entry{Body: body})
 	}
 }

@@ -1,25 +1,33 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/tidwall/gjson"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/polygate/polygate/guardrails"
+	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/providers/routing"
 	"github.com/polygate/polygate/usage"
 )
 
-// Call is the record of one gateway request, filled in as it flows and
-// handed to Gateway.Done at the end.
+// Call is one gateway request as it flows through the pipeline: what the
+// client asked, who asked, where it went and what it cost. It is handed to
+// Gateway.Done at the end.
 type Call struct {
 	// Start is when the gateway began serving the request.
 	Start time.Time
-	// Endpoint is "chat/completions", "embeddings", "models" or the
-	// passed-through path.
+	// Endpoint is "chat/completions", "embeddings", "models", "moderations"
+	// or the passed-through path.
 	Endpoint string
+	// Origin says who made an internal call on the caller's behalf, e.g.
+	// `guardrail "moderation"`; empty for the client's own requests.
+	Origin string
 	// Model is the public model the client asked for.
 	Model string
 	// Provider and UpstreamModel say who served the last attempt.
@@ -55,14 +63,69 @@ type Call struct {
 	TTFT     time.Duration
 	Duration time.Duration
 
+	g  *Gateway
+	ep *endpoint
+	x  exchange
+	w  http.ResponseWriter
+	r  *http.Request // nil for internal calls
+	// ctx is the request's context (for internal calls, the parent's).
+	ctx context.Context
+
+	body      []byte       // the request body, rewritten by input guardrails
+	modelAt   gjson.Result // the model value in body; its Index is an offset
+	maxTokens int64        // the most output the request allows; 0 if unsaid
+
+	route    *routing.Route
+	upstream *routing.Upstream // the upstream that answered
+	lookup   cacheLookup
+
 	price          providers.Price
 	caller         *usage.Caller
 	reservation    *usage.Reservation
 	estimatedInput int64
+
+	parent   *Call   // the call an internal call was made for
+	internal []*Call // internal calls made for this one
 }
 
-func newCall(endpoint string) *Call {
-	return &Call{Start: time.Now(), Endpoint: endpoint, Status: http.StatusOK}
+// callKey finds the Call a context belongs to (for internal calls).
+type callKey struct{}
+
+func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request, ep *endpoint) *Call {
+	c := &Call{Start: time.Now(), Endpoint: ep.name, Status: http.StatusOK, g: g, ep: ep, w: w, r: r}
+	c.x = ep.newExchange()
+	if r != nil {
+		c.ctx = r.Context()
+	}
+	return c
+}
+
+// context returns the call's context, carrying the call so that a model
+// call a guardrail makes is accounted to this call's caller.
+func (c *Call) context() context.Context { return context.WithValue(c.ctx, callKey{}, c) }
+
+func callOf(ctx context.Context) *Call { c, _ := ctx.Value(callKey{}).(*Call); return c }
+
+// bodyFor returns the request body for an attempt on up: c.body with the
+// model set to up's.
+func (c *Call) bodyFor(up *routing.Upstream) []byte {
+	if up.Model == c.modelAt.Str || !c.modelAt.Exists() {
+		return c.body
+	}
+	return openai.SetModel(c.body, c.modelAt, up.QuotedModel)
+}
+
+// setPlaceholders tells Caddy what the call is about so far.
+func (c *Call) setPlaceholders() {
+	if c.r == nil {
+		return
+	}
+	repl, _ := c.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	if repl != nil {
+		repl.Set(PlaceholderModel, c.Model)
+		repl.Set(PlaceholderProvider, c.Provider)
+		repl.Set(PlaceholderUpstreamModel, c.UpstreamModel)
+	}
 }
 
 // readUsage takes token counts from an OpenAI usage object.
@@ -87,6 +150,10 @@ func (c *Call) readUsage(u gjson.Result) {
 // MarshalLogObject writes the call's access-log fields. Keys and prompts
 // are never part of it.
 func (c *Call) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("endpoint", c.Endpoint)
+	if c.Origin != "" {
+		enc.AddString("origin", c.Origin)
+	}
 	enc.AddString("model", c.Model)
 	if c.Provider != "" {
 		enc.AddString("provider", c.Provider)
@@ -111,6 +178,18 @@ func (c *Call) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	}
 	if c.TTFT > 0 {
 		enc.AddDuration("ttft", c.TTFT)
+	}
+	if c.parent != nil {
+		enc.AddInt("status", c.Status)
+		enc.AddDuration("duration", c.Duration)
+	}
+	if len(c.internal) > 0 {
+		_ = enc.AddArray("internal_calls", zapcore.ArrayMarshalerFunc(func(ae zapcore.ArrayEncoder) error {
+			for _, ic := range c.internal {
+				_ = ae.AppendObject(ic)
+			}
+			return nil
+		}))
 	}
 	return nil
 }

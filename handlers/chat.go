@@ -16,115 +16,102 @@ import (
 	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/providers/routing"
 )
 
-// chatRequest is what the gateway reads of a chat completion request; the
-// rest of the body passes through untouched.
-type chatRequest struct {
-	body      []byte
-	model     gjson.Result // its Index is an offset into body
-	stream    bool
-	wantUsage bool  // the client asked for the usage chunk
-	maxTokens int64 // max_completion_tokens or max_tokens; 0 if absent
+// chatEndpoint is POST /chat/completions, streamed or not.
+var chatEndpoint = &endpoint{
+	name:        guardrails.EndpointChat,
+	cacheable:   true,
+	guarded:     true,
+	newExchange: func() exchange { return new(chatExchange) },
 }
 
-func parseChat(body []byte) (*chatRequest, *openai.Error) {
-	root, oe := parseObject(body)
+// ServeChat serves POST /chat/completions, streamed or not.
+func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) { g.serve(w, r, chatEndpoint) }
+
+// chatExchange is what the gateway reads of a chat completion request;
+// the rest of the body passes through untouched.
+type chatExchange struct {
+	wantUsage bool // the client asked for the usage chunk
+	first     []byte
+	eof       bool
+}
+
+func (x *chatExchange) parse(c *Call) *openai.Error {
+	root, oe := parseObject(c.body)
 	if oe != nil {
-		return nil, oe
+		return oe
 	}
-	req := &chatRequest{body: body}
 	var messages gjson.Result
 	root.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
-			req.model = v
+			c.modelAt = v
 		case "messages":
 			messages = v
 		case "stream":
-			req.stream = v.Type == gjson.True
+			c.Stream = v.Type == gjson.True
 		case "stream_options":
-			req.wantUsage = v.Get("include_usage").Type == gjson.True
+			x.wantUsage = v.Get("include_usage").Type == gjson.True
 		case "max_completion_tokens":
-			req.maxTokens = v.Int()
+			c.maxTokens = v.Int()
 		case "max_tokens":
-			if req.maxTokens == 0 {
-				req.maxTokens = v.Int()
+			if c.maxTokens == 0 {
+				c.maxTokens = v.Int()
 			}
 		}
 		return true
 	})
-	if req.model.Type != gjson.String || req.model.Str == "" {
-		return nil, openai.InvalidRequest("model", "you must provide a model parameter (a string)")
+	if c.modelAt.Type != gjson.String || c.modelAt.Str == "" {
+		return openai.InvalidRequest("model", "you must provide a model parameter (a string)")
 	}
 	if !messages.IsArray() {
-		return nil, openai.InvalidRequest("messages", "you must provide a messages parameter (an array of messages)")
+		return openai.InvalidRequest("messages", "you must provide a messages parameter (an array of messages)")
 	}
-	req.model.Index += trimmedOffset(body)
-	return req, nil
+	c.modelAt.Index += trimmedOffset(c.body)
+	c.Model = c.modelAt.Str
+	return nil
 }
 
-// ServeChat serves POST /chat/completions, streamed or not.
-func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) {
-	c := newCall("chat/completions")
-	defer g.finish(r, c)
-	body, ok := g.begin(w, r, c)
-	if !ok {
-		return
-	}
-	req, oe := parseChat(body)
-	if oe != nil {
-		c.Status = writeError(w, r, oe)
-		return
-	}
-	c.Model, c.Stream = req.model.Str, req.stream
-	a, ok := g.admit(w, r, c, "chat/completions", req.body, req.model, req.maxTokens, messageTexts)
-	if !ok {
-		return
-	}
-	req.body, req.model = a.body, a.model
-	if a.hit && g.serveHit(w, r, c, a.entry.Body, req.stream, req.wantUsage) {
-		return
-	}
-	route, lk := a.route, a.lk
+func (x *chatExchange) texts(c *Call) []string { return messageTexts(c.body) }
 
-	var first []byte
-	var eof bool
-	resp, err := g.attempt(r.Context(), c, route, req.body, req.model, func(up *providers.Upstream, body []byte) (*providers.Response, error) {
-		resp, err := up.Provider.ChatCompletions(r.Context(), &providers.Request{Body: body, Model: up.Model, Stream: req.stream})
-		if err != nil || !req.stream {
-			return resp, err
-		}
-		// Nothing is sent before the first event arrived, so a failure up
-		// to here can still be retried or fall back.
-		first, err = resp.Stream.Next()
-		if eof = err == io.EOF; eof {
-			err = nil
-		}
-		if err != nil {
-			resp.Stream.Close()
-			return nil, err
-		}
-		return resp, nil
-	})
+func (x *chatExchange) send(ctx context.Context, c *Call, up *routing.Upstream) (*providers.Response, error) {
+	resp, err := up.Provider.ChatCompletions(ctx, &providers.Request{Body: c.bodyFor(up), Model: up.Model, Stream: c.Stream})
+	if err != nil || !c.Stream {
+		return resp, err
+	}
+	// Nothing is sent before the first event arrived, so a failure up to
+	// here can still be retried or fall back.
+	x.first, err = resp.Stream.Next()
+	if x.eof = err == io.EOF; x.eof {
+		err = nil
+	}
 	if err != nil {
-		g.fail(w, r, c, err)
+		resp.Stream.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
+func (x *chatExchange) reply(c *Call, resp *providers.Response) {
+	if c.Stream {
+		c.g.serveStream(c, x, resp.Stream)
 		return
 	}
-	g.succeed(w, r, c, resp.Header)
-	if req.stream {
-		g.serveStream(w, r, c, req, resp.Stream, first, eof, lk)
-		return
-	}
-	g.store(lk, resp.Body)
+	c.g.store(c, resp.Body)
 	out := resp.Body
-	if g.Guardrails.HasOutput() {
+	if c.g.guardsOutput(c) {
 		var verdicts []guardrails.Verdict
-		out, verdicts = g.Guardrails.CheckResponse(r.Context(), out)
-		c.addVerdicts(w, verdicts)
+		out, verdicts = c.g.Guardrails.CheckResponse(c.context(), out)
+		c.addVerdicts(verdicts)
 	}
-	writeJSON(w, out)
+	writeJSON(c.w, out)
 	c.readUsage(gjson.GetBytes(resp.Body, "usage"))
+}
+
+func (x *chatExchange) replay(c *Call, entry cache.Entry) bool {
+	return c.g.serveHit(c, entry.Body, x.wantUsage)
 }
 
 func writeJSON(w http.ResponseWriter, body []byte) {
@@ -147,8 +134,11 @@ var (
 // gathered into one write, and the write is flushed as soon as no further
 // complete event is already buffered from the upstream: no event ever waits
 // for the network, and a burst goes out in one write.
-func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, req *chatRequest, stream providers.EventStream, data []byte, eof bool, lk cacheLookup) {
+func (g *Gateway) serveStream(c *Call, x *chatExchange, stream providers.EventStream) {
 	defer stream.Close()
+	w, lk := c.w, c.lookup
+	data, eof := x.first, x.eof
+	x.first = nil
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
@@ -170,9 +160,9 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 		acc = &cache.Accumulator{Limit: 8 << 20}
 	}
 	var filter *guardrails.StreamFilter
-	if g.Guardrails.HasOutput() {
-		filter = g.Guardrails.NewStream(r.Context())
-		defer func() { c.addStreamVerdicts(w, filter.Verdicts()) }()
+	if g.guardsOutput(c) {
+		filter = g.Guardrails.NewStream(c.context())
+		defer func() { c.addStreamVerdicts(filter.Verdicts()) }()
 	}
 	// write queues one event; false when the client is gone.
 	write := func(data []byte) bool {
@@ -205,7 +195,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 		if bytes.Contains(data, usageMarker) {
 			if u := gjson.GetBytes(data, "usage"); u.IsObject() {
 				c.readUsage(u)
-				if !req.wantUsage && (bytes.Contains(data, emptyChoicesKey) || len(gjson.GetBytes(data, "choices").Array()) == 0) {
+				if !x.wantUsage && (bytes.Contains(data, emptyChoicesKey) || len(gjson.GetBytes(data, "choices").Array()) == 0) {
 					send = false // we asked for it; the client did not
 				}
 			}
@@ -240,7 +230,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 			break
 		}
 		if err != nil {
-			if r.Context().Err() != nil || errors.Is(err, context.Canceled) {
+			if c.ctx.Err() != nil || errors.Is(err, context.Canceled) {
 				c.Status = 499
 				return
 			}
@@ -265,7 +255,7 @@ func (g *Gateway) serveStream(w http.ResponseWriter, r *http.Request, c *Call, r
 	}
 	if acc != nil && c.Status == http.StatusOK {
 		if answer, ok := acc.Complete(); ok {
-			g.store(lk, answer)
+			g.store(c, answer)
 		}
 	}
 }
@@ -328,14 +318,4 @@ func (b *eventBatch) release() {
 		eventBuffers.Put(b.buf)
 	}
 	b.buf = nil
-}
-
-// finish completes the call record and hands it on.
-func (g *Gateway) finish(r *http.Request, c *Call) {
-	c.Duration = time.Since(c.Start)
-	g.settle(c)
-	logFields(r, c)
-	if g.Done != nil {
-		g.Done(r, c)
-	}
 }

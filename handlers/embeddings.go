@@ -1,60 +1,64 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/tidwall/gjson"
 
+	"github.com/polygate/polygate/cache"
+	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/providers/routing"
 )
+
+// embeddingsEndpoint is POST /embeddings.
+var embeddingsEndpoint = &endpoint{
+	name:        guardrails.EndpointEmbeddings,
+	cacheable:   true,
+	guarded:     true,
+	newExchange: func() exchange { return embeddingsExchange{} },
+}
 
 // ServeEmbeddings serves POST /embeddings.
 func (g *Gateway) ServeEmbeddings(w http.ResponseWriter, r *http.Request) {
-	c := newCall("embeddings")
-	defer g.finish(r, c)
-	body, ok := g.begin(w, r, c)
-	if !ok {
-		return
-	}
-	root, oe := parseObject(body)
+	g.serve(w, r, embeddingsEndpoint)
+}
+
+type embeddingsExchange struct{}
+
+func (embeddingsExchange) parse(c *Call) *openai.Error {
+	root, oe := parseObject(c.body)
 	if oe != nil {
-		c.Status = writeError(w, r, oe)
-		return
+		return oe
 	}
 	model := root.Get("model")
 	if model.Type != gjson.String || model.Str == "" {
-		c.Status = writeError(w, r, openai.InvalidRequest("model", "you must provide a model parameter (a string)"))
-		return
+		return openai.InvalidRequest("model", "you must provide a model parameter (a string)")
 	}
 	if in := root.Get("input"); !in.Exists() || in.Type == gjson.Null {
-		c.Status = writeError(w, r, openai.InvalidRequest("input", "you must provide an input parameter"))
-		return
+		return openai.InvalidRequest("input", "you must provide an input parameter")
 	}
-	model.Index += trimmedOffset(body)
-	c.Model = model.Str
-	a, ok := g.admit(w, r, c, "embeddings", body, model, 0, inputTexts)
-	if !ok {
-		return
-	}
-	if a.hit {
-		writeJSON(w, a.entry.Body)
-		c.Provider = "cache"
-		c.readUsage(gjson.GetBytes(a.entry.Body, "usage"))
-		c.Cost = 0
-		setPlaceholders(r, requestInfo{model: c.Model, provider: c.Provider})
-		return
-	}
-	body, model, route, lk := a.body, a.model, a.route, a.lk
-	resp, err := g.attempt(r.Context(), c, route, body, model, func(up *providers.Upstream, body []byte) (*providers.Response, error) {
-		return up.Provider.Embeddings(r.Context(), &providers.Request{Body: body, Model: up.Model})
-	})
-	if err != nil {
-		g.fail(w, r, c, err)
-		return
-	}
-	g.succeed(w, r, c, resp.Header)
-	writeJSON(w, resp.Body)
-	g.store(lk, resp.Body)
+	model.Index += trimmedOffset(c.body)
+	c.modelAt, c.Model = model, model.Str
+	return nil
+}
+
+func (embeddingsExchange) texts(c *Call) []string { return inputTexts(c.body) }
+
+func (embeddingsExchange) send(ctx context.Context, c *Call, up *routing.Upstream) (*providers.Response, error) {
+	return up.Provider.Embeddings(ctx, &providers.Request{Body: c.bodyFor(up), Model: up.Model})
+}
+
+func (embeddingsExchange) reply(c *Call, resp *providers.Response) {
+	writeJSON(c.w, resp.Body)
+	c.g.store(c, resp.Body)
 	c.readUsage(gjson.GetBytes(resp.Body, "usage"))
+}
+
+func (embeddingsExchange) replay(c *Call, entry cache.Entry) bool {
+	c.answeredFromCache(entry.Body)
+	writeJSON(c.w, entry.Body)
+	return true
 }

@@ -6,7 +6,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/tidwall/gjson"
 	"go.uber.org/zap"
@@ -25,6 +23,7 @@ import (
 	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/providers/routing"
 )
 
 // DefaultMaxRequestBody bounds a request body unless configured: 8 MiB.
@@ -47,7 +46,7 @@ const (
 // when the config is loaded and only read afterwards.
 type Gateway struct {
 	// Routes maps public model names to their routes.
-	Routes map[string]*providers.Route
+	Routes map[string]*routing.Route
 	// Providers maps provider names to providers.
 	Providers map[string]providers.Provider
 	// DirectModels lets clients address "<provider>/<upstream model>".
@@ -71,7 +70,9 @@ type Gateway struct {
 
 	modelList []byte            // GET /models answer
 	modelJSON map[string][]byte // GET /models/{id} answers
-	direct    map[string]*providers.Route
+	direct    routing.DirectHealth
+	// defaultRoute serves pass-through requests that name no model.
+	defaultRoute *routing.Route
 }
 
 // Prepare precomputes the answers that depend only on configuration; call
@@ -95,7 +96,20 @@ func (g *Gateway) Prepare(order []string, created time.Time) {
 		list = append(list, m...)
 	}
 	g.modelList = append(list, "]}"...)
-	g.direct = make(map[string]*providers.Route)
+	if p, ok := g.Providers[g.DefaultProvider]; ok {
+		g.defaultRoute = &routing.Route{Name: g.DefaultProvider, Upstreams: []*routing.Upstream{routing.NewUpstream(g.DefaultProvider, p, "", 1)}}
+	}
+}
+
+// Release gives back what the gateway holds in shared pools (its
+// upstreams' health); call it when the config is unloaded.
+func (g *Gateway) Release() {
+	for _, r := range g.Routes {
+		r.Release()
+	}
+	if g.defaultRoute != nil {
+		g.defaultRoute.Release()
+	}
 }
 
 func modelObject(id, owner string, created time.Time) []byte {
@@ -110,7 +124,7 @@ func modelObject(id, owner string, created time.Time) []byte {
 
 // Resolve finds the route of a public model name, or of
 // "<provider>/<upstream model>" when direct models are allowed.
-func (g *Gateway) Resolve(model string) *providers.Route {
+func (g *Gateway) Resolve(model string) *routing.Route {
 	if r, ok := g.Routes[model]; ok {
 		return r
 	}
@@ -125,7 +139,7 @@ func (g *Gateway) Resolve(model string) *providers.Route {
 	if !ok {
 		return nil
 	}
-	return &providers.Route{Name: model, Upstreams: []*providers.Upstream{providers.NewUpstream(name, p, upstream, 1)}}
+	return &routing.Route{Name: model, Upstreams: []*routing.Upstream{routing.NewDirectUpstream(&g.direct, name, p, upstream)}}
 }
 
 func modelNotFound(model string) *openai.Error {
@@ -136,16 +150,6 @@ func modelNotFound(model string) *openai.Error {
 		Code:    "model_not_found",
 		Message: "The model `" + model + "` does not exist or you do not have access to it.",
 	}
-}
-
-func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
-	w.Header().Set("Allow", allow)
-	(&openai.Error{
-		Status:  http.StatusMethodNotAllowed,
-		Type:    openai.TypeInvalidRequest,
-		Code:    "method_not_allowed",
-		Message: "method " + r.Method + " is not allowed on " + r.URL.Path + "; use " + allow,
-	}).Write(w)
 }
 
 // readBody reads the whole request body, bounded by MaxRequestBody.
@@ -204,20 +208,6 @@ func parseObject(body []byte) (gjson.Result, *openai.Error) {
 // trimmedOffset is how many bytes of leading white space parseObject skipped.
 func trimmedOffset(body []byte) int { return len(body) - len(bytes.TrimLeft(body, " \t\r\n")) }
 
-// requestInfo is what the gateway tells Caddy about a request.
-type requestInfo struct {
-	model, provider, upstreamModel string
-}
-
-func setPlaceholders(r *http.Request, info requestInfo) {
-	repl, _ := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl != nil {
-		repl.Set(PlaceholderModel, info.model)
-		repl.Set(PlaceholderProvider, info.provider)
-		repl.Set(PlaceholderUpstreamModel, info.upstreamModel)
-	}
-}
-
 // logFields adds the call's fields to Caddy's access log entry.
 func logFields(r *http.Request, c *Call) {
 	extra, _ := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields)
@@ -225,31 +215,6 @@ func logFields(r *http.Request, c *Call) {
 		return
 	}
 	extra.Add(zap.Object("ai_gateway", c))
-}
-
-// writeError sends err to the client in OpenAI's shape, unless the client
-// has gone away.
-func writeError(w http.ResponseWriter, r *http.Request, err error) int {
-	if errors.Is(err, context.Canceled) || r.Context().Err() != nil {
-		return 499
-	}
-	var pe *providers.Error
-	var oe *openai.Error
-	switch {
-	case errors.As(err, &pe):
-		oe = pe.Err
-		if pe.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(int((pe.RetryAfter+time.Second-1)/time.Second)))
-		}
-	case errors.As(err, &oe):
-	default:
-		oe = &openai.Error{Status: http.StatusBadGateway, Type: openai.TypeServer, Message: err.Error()}
-	}
-	oe.Write(w)
-	if oe.Status == 0 {
-		return http.StatusInternalServerError
-	}
-	return oe.Status
 }
 
 func (g *Gateway) debug(msg string, fields ...zap.Field) {

@@ -14,53 +14,61 @@ import (
 	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/providers/routing"
 )
 
 // HeaderGuardrails lists the guardrails that fired on a request. On a
 // stream it covers the input only: the headers leave before the output.
 const HeaderGuardrails = "X-Polygate-Guardrails"
 
-// checkInput runs the input guardrails over a request body. It returns the
-// body to forward and false when the request was blocked (the client has
-// its answer then).
-func (g *Gateway) checkInput(w http.ResponseWriter, r *http.Request, c *Call, endpoint string, body []byte) ([]byte, bool) {
-	if !g.Guardrails.HasInput() {
-		return body, true
+// checkInput runs the input guardrails over the call's body; an error
+// means the request was blocked.
+func (g *Gateway) checkInput(c *Call) error {
+	if !c.ep.guarded || c.Origin != "" || !g.Guardrails.HasInput() {
+		return nil
 	}
-	out, verdicts, block := g.Guardrails.CheckRequest(r.Context(), endpoint, c.Model, body)
-	c.addVerdicts(w, verdicts)
+	out, verdicts, block := g.Guardrails.CheckRequest(c.context(), c.Endpoint, c.Model, c.body)
+	c.addVerdicts(verdicts)
 	if block != nil {
-		c.Status = writeError(w, r, &openai.Error{
+		return &openai.Error{
 			Status:  http.StatusBadRequest,
 			Type:    openai.TypeInvalidRequest,
 			Code:    "content_filter",
 			Message: block.Message,
-		})
-		return nil, false
+		}
 	}
-	return out, true
+	if len(out) != len(c.body) || len(out) > 0 && &out[0] != &c.body[0] {
+		c.body = out
+		if c.modelAt.Exists() {
+			c.modelAt = relocateModel(out)
+		}
+	}
+	return nil
 }
 
-// addVerdicts records verdicts and, when w is set, names every guardrail
-// that fired so far in the X-Polygate-Guardrails response header.
-func (c *Call) addVerdicts(w http.ResponseWriter, verdicts []guardrails.Verdict) {
-	c.noteVerdicts(w, HeaderGuardrails, verdicts)
+// guardsOutput reports whether the call's answer goes through output
+// guardrails.
+func (g *Gateway) guardsOutput(c *Call) bool {
+	return c.ep.guarded && c.Origin == "" && g.Guardrails.HasOutput()
+}
+
+// addVerdicts records verdicts and names every guardrail that fired so
+// far in the X-Polygate-Guardrails response header.
+func (c *Call) addVerdicts(verdicts []guardrails.Verdict) {
+	c.noteVerdicts(HeaderGuardrails, verdicts)
 }
 
 // addStreamVerdicts is addVerdicts for a stream whose headers are already
 // sent: the names go out in the X-Polygate-Guardrails trailer.
-func (c *Call) addStreamVerdicts(w http.ResponseWriter, verdicts []guardrails.Verdict) {
-	c.noteVerdicts(w, http.TrailerPrefix+HeaderGuardrails, verdicts)
+func (c *Call) addStreamVerdicts(verdicts []guardrails.Verdict) {
+	c.noteVerdicts(http.TrailerPrefix+HeaderGuardrails, verdicts)
 }
 
-func (c *Call) noteVerdicts(w http.ResponseWriter, field string, verdicts []guardrails.Verdict) {
+func (c *Call) noteVerdicts(field string, verdicts []guardrails.Verdict) {
 	if len(verdicts) == 0 {
 		return
 	}
 	c.Guardrails = append(c.Guardrails, verdicts...)
-	if w == nil {
-		return
-	}
 	var names []string
 	seen := map[string]bool{}
 	for _, v := range c.Guardrails {
@@ -69,7 +77,100 @@ func (c *Call) noteVerdicts(w http.ResponseWriter, field string, verdicts []guar
 			names = append(names, v.Guardrail)
 		}
 	}
-	w.Header().Set(field, strings.Join(names, ", "))
+	c.w.Header().Set(field, strings.Join(names, ", "))
+}
+
+// ModelCaller lets the guardrail named guardrail call models configured
+// on this gateway. Its calls go through the pipeline (routing, retries,
+// fallbacks, quotas) without guardrails or cache, are accounted to the
+// caller of the request being checked, with Origin `guardrail "<name>"`,
+// and show in metrics and in that request's access-log entry under
+// internal_calls.
+func (g *Gateway) ModelCaller(guardrail string) guardrails.ModelCaller {
+	return modelCaller{g: g, origin: fmt.Sprintf("guardrail %q", guardrail)}
+}
+
+type modelCaller struct {
+	g      *Gateway
+	origin string
+}
+
+// Chat implements guardrails.ModelCaller.
+func (mc modelCaller) Chat(ctx context.Context, model string, body []byte) ([]byte, error) {
+	return mc.call(ctx, chatEndpoint, model, openai.WithStreamOff(body))
+}
+
+// Moderate implements guardrails.ModelCaller: POST /moderations through a
+// provider that passes requests through.
+func (mc modelCaller) Moderate(ctx context.Context, model string, body []byte) ([]byte, error) {
+	return mc.call(ctx, moderationsEndpoint, model, body)
+}
+
+func (mc modelCaller) call(ctx context.Context, ep *endpoint, model string, body []byte) ([]byte, error) {
+	if mc.g.Resolve(model) == nil {
+		return nil, fmt.Errorf("guardrail model %q is not configured", model)
+	}
+	w := &answerBuffer{header: make(http.Header)}
+	c := mc.g.newCall(w, nil, ep)
+	c.ctx, c.Origin, c.body = ctx, mc.origin, body
+	if parent := callOf(ctx); parent != nil {
+		c.parent = parent
+		c.caller, c.CallerID, c.KeyID, c.Plan = parent.caller, parent.CallerID, parent.KeyID, parent.Plan
+	}
+	defer mc.g.finish(c)
+	var err error
+	if oe := c.x.parse(c); oe != nil {
+		err = oe
+	} else {
+		c.Model = model
+		err = mc.g.call(c)
+	}
+	if err != nil {
+		mc.g.fail(c, err)
+		return nil, err
+	}
+	if w.status != 0 && w.status != http.StatusOK {
+		return nil, &providers.Error{Err: openai.ParseError(w.status, w.body.Bytes())}
+	}
+	return bytes.TrimSpace(w.body.Bytes()), nil
+}
+
+// moderationsEndpoint is POST /moderations as a guardrail calls it.
+var moderationsEndpoint = &endpoint{
+	name:        "moderations",
+	newExchange: func() exchange { return moderationsExchange{} },
+}
+
+type moderationsExchange struct{ embeddingsExchange }
+
+func (moderationsExchange) parse(c *Call) *openai.Error {
+	if m := relocateModel(c.body); m.Exists() {
+		c.modelAt = m
+	}
+	return nil
+}
+
+func (moderationsExchange) texts(c *Call) []string { return inputTexts(c.body) }
+
+func (moderationsExchange) send(ctx context.Context, c *Call, up *routing.Upstream) (*providers.Response, error) {
+	fw, ok := up.Provider.(providers.Forwarder)
+	if !ok {
+		return nil, errors.New("provider " + up.ProviderName + " cannot serve moderations")
+	}
+	resp, err := fw.Forward(ctx, &providers.ForwardRequest{Method: http.MethodPost, Path: "moderations",
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: c.bodyFor(up)})
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, providers.MaxResponseBody))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &providers.Error{Err: openai.ParseError(resp.StatusCode, data)}
+	}
+	return &providers.Response{Body: data}, nil
 }
 
 // relocateModel finds the model value again after a body was rewritten.
@@ -77,60 +178,28 @@ func relocateModel(body []byte) gjson.Result {
 	return gjson.GetBytes(body, "model")
 }
 
-// ModelCaller lets guardrails call models configured on this gateway.
-func (g *Gateway) ModelCaller() guardrails.ModelCaller { return modelCaller{g} }
-
-type modelCaller struct{ g *Gateway }
-
-// Chat implements guardrails.ModelCaller with the model's routing
-// (retries and fallbacks included).
-func (mc modelCaller) Chat(ctx context.Context, model string, body []byte) ([]byte, error) {
-	route := mc.g.Resolve(model)
-	if route == nil {
-		return nil, fmt.Errorf("guardrail model %q is not configured", model)
-	}
-	body = openai.WithStreamOff(body)
-	c := newCall("chat/completions")
-	c.Model = model
-	resp, err := mc.g.attempt(ctx, c, route, body, relocateModel(body), func(up *providers.Upstream, b []byte) (*providers.Response, error) {
-		return up.Provider.ChatCompletions(ctx, &providers.Request{Body: b, Model: up.Model})
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp.Body, nil
+// answerBuffer is the response writer of an internal call: it keeps the
+// answer, bounded by providers.MaxResponseBody.
+type answerBuffer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
 }
 
-// Moderate implements guardrails.ModelCaller: POST /moderations through a
-// provider that passes requests through.
-func (mc modelCaller) Moderate(ctx context.Context, model string, body []byte) ([]byte, error) {
-	route := mc.g.Resolve(model)
-	if route == nil {
-		return nil, fmt.Errorf("guardrail model %q is not configured", model)
+func (b *answerBuffer) Header() http.Header { return b.header }
+
+func (b *answerBuffer) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
 	}
-	c := newCall("moderations")
-	c.Model = model
-	var answer []byte
-	_, err := mc.g.attempt(ctx, c, route, body, relocateModel(body), func(up *providers.Upstream, b []byte) (*providers.Response, error) {
-		fw, ok := up.Provider.(providers.Forwarder)
-		if !ok {
-			return nil, errors.New("provider " + up.ProviderName + " cannot serve moderations")
-		}
-		resp, err := fw.Forward(ctx, &providers.ForwardRequest{Method: http.MethodPost, Path: "moderations",
-			Header: http.Header{"Content-Type": {"application/json"}}, Body: b})
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		data, err := io.ReadAll(io.LimitReader(resp.Body, providers.MaxResponseBody))
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, &providers.Error{Err: openai.ParseError(resp.StatusCode, data)}
-		}
-		answer = bytes.TrimSpace(data)
-		return &providers.Response{}, nil
-	})
-	return answer, err
+}
+
+func (b *answerBuffer) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	if b.body.Len()+len(p) > providers.MaxResponseBody {
+		return 0, errors.New("internal answer too large")
+	}
+	return b.body.Write(p)
 }

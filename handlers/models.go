@@ -6,27 +6,39 @@ import (
 	"time"
 )
 
+// modelsEndpoint is GET /models and GET /models/{id}: answered by the
+// gateway itself, but identified, logged and counted like every call.
+var modelsEndpoint = &endpoint{name: "models", newExchange: func() exchange { return nil }}
+
 // ServeModels serves GET /models (the configured public models, in OpenAI's
 // list format) and GET /models/{id}.
 func (g *Gateway) ServeModels(w http.ResponseWriter, r *http.Request, id string) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		methodNotAllowed(w, r, "GET, HEAD")
-		return
+	c := g.newCall(w, r, modelsEndpoint)
+	c.Model = id
+	defer g.finish(c)
+	if err := g.listModels(c, id); err != nil {
+		g.fail(c, err)
 	}
-	if !g.identify(w, r, newCall("models")) {
-		return
+}
+
+func (g *Gateway) listModels(c *Call, id string) error {
+	if c.r.Method != http.MethodGet && c.r.Method != http.MethodHead {
+		return methodNotAllowed(c, "GET, HEAD")
+	}
+	if err := g.identify(c); err != nil {
+		return err
 	}
 	if id == "" {
-		writeJSON(w, g.modelList)
-		return
+		writeJSON(c.w, g.modelList)
+		return nil
 	}
 	if m, ok := g.modelJSON[id]; ok {
-		writeJSON(w, m)
-		return
+		writeJSON(c.w, m)
+		return nil
 	}
 	if route := g.Resolve(id); route != nil && strings.Contains(id, "/") {
-		writeJSON(w, modelObject(id, route.Upstreams[0].ProviderName, time.Unix(0, 0)))
-		return
+		writeJSON(c.w, modelObject(id, route.Upstreams[0].ProviderName, time.Unix(0, 0)))
+		return nil
 	}
-	writeError(w, r, modelNotFound(id))
+	return modelNotFound(id)
 }

@@ -2,120 +2,146 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 
+	"github.com/polygate/polygate/cache"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
+	"github.com/polygate/polygate/providers/routing"
 )
 
-// hop-by-hop and credential headers never forwarded upstream or back.
-var (
-	dropRequestHeaders = []string{
-		"Authorization", "Proxy-Authorization", "Cookie", "Api-Key", "X-Api-Key", "X-Goog-Api-Key",
-		"Openai-Organization", "Openai-Project", "Connection", "Keep-Alive", "Proxy-Connection",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Content-Length", "Accept-Encoding", "Host",
-	}
-	dropResponseHeaders = []string{
-		"Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Set-Cookie",
-	}
-)
+// passthroughEndpoint is every other OpenAI path, forwarded unchanged
+// but for the model.
+var passthroughEndpoint = &endpoint{name: "", newExchange: func() exchange { return new(passthroughExchange) }}
 
 // ServePassthrough forwards any other OpenAI API request (responses,
-// completions, moderations, images, audio, files…) unchanged to the
-// provider of the request's model, or to the default provider when the
+// completions, moderations, images, audio, files, realtime…) unchanged to
+// the provider of the request's model, or to the default provider when the
 // request names none. path is relative to the base path, e.g. "responses".
-// A JSON body's model, or a multipart form's model field, is rewritten to
-// the upstream model.
+// A JSON body's model, a multipart form's model field, or the model query
+// parameter (GET /realtime?model=…) is rewritten to the upstream model.
+// WebSocket upgrades are relayed both ways.
 func (g *Gateway) ServePassthrough(w http.ResponseWriter, r *http.Request, path string) {
-	c := newCall(path)
-	defer g.finish(r, c)
-	if !g.identify(w, r, c) {
-		return
+	c := g.newCall(w, r, passthroughEndpoint)
+	c.Endpoint = path
+	defer g.finish(c)
+	if err := g.runPassthrough(c); err != nil {
+		g.fail(c, err)
 	}
-	var body []byte
+}
+
+func (g *Gateway) runPassthrough(c *Call) error {
+	if err := g.identify(c); err != nil {
+		return err
+	}
+	r := c.r
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
-		var oe *openai.Error
-		if body, oe = g.readBody(r); oe != nil {
-			c.Status = writeError(w, r, oe)
-			return
+		body, oe := g.readBody(r)
+		if oe != nil {
+			return oe
+		}
+		c.body = body
+	}
+	if oe := c.x.parse(c); oe != nil {
+		return oe
+	}
+	if c.Model == "" {
+		if g.defaultRoute == nil {
+			return &openai.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Param: "model",
+				Message: "cannot route " + r.Method + " " + r.URL.Path + ": the request names no model and the gateway has no default_provider"}
+		}
+		c.route = g.defaultRoute
+	}
+	return g.call(c)
+}
+
+// passthroughExchange forwards one request as it came.
+type passthroughExchange struct {
+	rewrite  func(upstream string) []byte // the body for another model; nil keeps it
+	query    bool                         // the model is in the query string
+	header   http.Header                  // the client's headers, credentials and hop-by-hop dropped
+	upstream *http.Response
+}
+
+func (x *passthroughExchange) parse(c *Call) *openai.Error {
+	r := c.r
+	model, rewrite, oe := passthroughModel(r.Header.Get("Content-Type"), c.body)
+	if oe != nil {
+		return oe
+	}
+	if model == "" && len(c.body) == 0 {
+		if model = r.URL.Query().Get("model"); model != "" {
+			x.query = true
 		}
 	}
-	model, rewrite := passthroughModel(r.Header.Get("Content-Type"), body)
-	var route *providers.Route
-	switch {
-	case model != "":
-		c.Model = model
-		if route = g.Resolve(model); route == nil {
-			setPlaceholders(r, requestInfo{model: model})
-			c.Status = writeError(w, r, modelNotFound(model))
-			return
-		}
-	case g.DefaultProvider != "":
-		p := g.Providers[g.DefaultProvider]
-		route = &providers.Route{Name: g.DefaultProvider, Upstreams: []*providers.Upstream{providers.NewUpstream(g.DefaultProvider, p, "", 1)}}
-	default:
-		c.Status = writeError(w, r, &openai.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Param: "model",
-			Message: "cannot route " + r.Method + " " + r.URL.Path + ": the request names no model and the gateway has no default_provider"})
-		return
+	c.Model, x.rewrite = model, rewrite
+	x.header = forwardHeader(r.Header, isUpgrade(r.Header))
+	return nil
+}
+
+func (x *passthroughExchange) texts(*Call) []string { return nil }
+
+func (x *passthroughExchange) send(ctx context.Context, c *Call, up *routing.Upstream) (*providers.Response, error) {
+	fw, ok := up.Provider.(providers.Forwarder)
+	if !ok {
+		return nil, &openai.Error{Status: http.StatusNotImplemented, Type: openai.TypeInvalidRequest,
+			Message: "provider " + up.ProviderName + " cannot serve " + c.r.URL.Path + ": it does not pass requests through"}
 	}
-	c.price = route.Price
-	if !g.reserve(w, r, c, 0, func() []string { return nil }) {
-		return
+	body, rawQuery := c.body, c.r.URL.RawQuery
+	if up.Model != "" && up.Model != c.Model {
+		switch {
+		case x.rewrite != nil:
+			body = x.rewrite(up.Model)
+		case x.query:
+			q := c.r.URL.Query()
+			q.Set("model", up.Model)
+			rawQuery = q.Encode()
+		}
 	}
-	header := r.Header.Clone()
-	for _, k := range dropRequestHeaders {
-		header.Del(k)
-	}
-	var upstream *http.Response
-	_, err := g.attempt(r.Context(), c, route, body, gjson.Result{Str: model}, func(up *providers.Upstream, _ []byte) (*providers.Response, error) {
-		fw, ok := up.Provider.(providers.Forwarder)
-		if !ok {
-			return nil, &openai.Error{Status: http.StatusNotImplemented, Type: openai.TypeInvalidRequest,
-				Message: "provider " + up.ProviderName + " cannot serve " + r.URL.Path + ": it does not pass requests through"}
-		}
-		upBody := body
-		if rewrite != nil && up.Model != "" && up.Model != model {
-			upBody = rewrite(up.Model)
-		}
-		resp, err := fw.Forward(r.Context(), &providers.ForwardRequest{
-			Method: r.Method, Path: path, RawQuery: r.URL.RawQuery, Header: header, Body: upBody,
-		})
-		if err != nil {
-			return nil, err
-		}
-		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-			// Retryable: read the error so the plan can decide.
-			b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			oe := openai.ParseError(resp.StatusCode, b)
-			return nil, &providers.Error{Err: oe, RetryAfter: providers.ParseRetryAfter(resp.Header.Get("Retry-After"), c.Start)}
-		}
-		upstream = resp
-		return &providers.Response{}, nil
+	resp, err := fw.Forward(ctx, &providers.ForwardRequest{
+		Method: c.r.Method, Path: c.Endpoint, RawQuery: rawQuery, Header: x.header, Body: body,
 	})
 	if err != nil {
-		g.fail(w, r, c, err)
-		return
+		return nil, err
 	}
+	if providers.RetryableStatus(resp.StatusCode) {
+		// Retryable: read the error so the plan can decide.
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		oe := openai.ParseError(resp.StatusCode, b)
+		return nil, &providers.Error{Err: oe, RetryAfter: providers.ParseRetryAfter(resp.Header.Get("Retry-After"), c.Start)}
+	}
+	x.upstream = resp
+	return &providers.Response{}, nil
+}
+
+func (x *passthroughExchange) reply(c *Call, _ *providers.Response) {
+	upstream := x.upstream
 	defer upstream.Body.Close()
-	g.succeed(w, r, c, nil)
-	h := w.Header()
+	h := c.w.Header()
 	for k, v := range upstream.Header {
 		h[k] = v
 	}
-	for _, k := range dropResponseHeaders {
-		h.Del(k)
-	}
+	dropHopByHop(h, upstream.StatusCode == http.StatusSwitchingProtocols)
+	h.Del("Set-Cookie")
 	c.Status = upstream.StatusCode
-	w.WriteHeader(upstream.StatusCode)
-	copyFlushing(w, upstream.Body)
+	if upstream.StatusCode == http.StatusSwitchingProtocols {
+		relayUpgrade(c, upstream)
+		return
+	}
+	c.w.WriteHeader(upstream.StatusCode)
+	copyFlushing(c.w, upstream.Body)
 }
+
+func (x *passthroughExchange) replay(*Call, cache.Entry) bool { return false }
 
 // copyFlushing copies an upstream body to the client, flushing whenever the
 // upstream has nothing more ready, so streamed answers are never held back.
@@ -142,33 +168,35 @@ func copyFlushing(w http.ResponseWriter, body io.Reader) {
 }
 
 // passthroughModel finds the model a pass-through request names, and
-// returns a function that rewrites the body for another model name.
-func passthroughModel(contentType string, body []byte) (string, func(string) []byte) {
+// returns a function that rewrites the body for another model name. A JSON
+// body must be valid UTF-8.
+func passthroughModel(contentType string, body []byte) (string, func(string) []byte, *openai.Error) {
 	if len(body) == 0 {
-		return "", nil
+		return "", nil, nil
 	}
 	mt, params, _ := mime.ParseMediaType(contentType)
 	switch {
 	case mt == "application/json" || mt == "" && gjson.ValidBytes(body):
+		if !utf8.Valid(body) {
+			return "", nil, invalidUTF8
+		}
 		m := gjson.GetBytes(body, "model")
 		if m.Type != gjson.String {
-			return "", nil
+			return "", nil, nil
 		}
 		return m.Str, func(upstream string) []byte {
-			return openai.SetModel(body, gjson.GetBytes(body, "model"), []byte(jsonQuote(upstream)))
-		}
+			return openai.SetModel(body, m, openai.AppendString(nil, upstream))
+		}, nil
 	case mt == "multipart/form-data" && params["boundary"] != "":
 		boundary := params["boundary"]
 		model := multipartField(body, boundary, "model")
 		if model == "" {
-			return "", nil
+			return "", nil, nil
 		}
-		return model, func(upstream string) []byte { return rewriteMultipart(body, boundary, "model", upstream) }
+		return model, func(upstream string) []byte { return rewriteMultipart(body, boundary, "model", upstream) }, nil
 	}
-	return "", nil
+	return "", nil, nil
 }
-
-func jsonQuote(s string) string { return string(openai.AppendString(nil, s)) }
 
 func multipartField(body []byte, boundary, name string) string {
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)

@@ -138,6 +138,11 @@ func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, err
 		}
 		return nil, c.transportError(req.Context(), err, timeout)
 	}
+	if rw, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded connection (WebSocket) stays writable.
+		resp.Body = &cancelConn{ReadWriteCloser: rw, cancel: cancel}
+		return resp, nil
+	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	return resp, nil
 }
@@ -287,5 +292,18 @@ type cancelBody struct {
 func (b *cancelBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel()
+	return err
+}
+
+// cancelConn is cancelBody for the connection of a 101 Switching Protocols
+// answer, which is an io.ReadWriteCloser.
+type cancelConn struct {
+	io.ReadWriteCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelConn) Close() error {
+	err := c.ReadWriteCloser.Close()
+	c.cancel()
 	return err
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestUnreachableMessage: a client learns which provider could not be
@@ -47,6 +48,23 @@ func TestUnreachableMessage(t *testing.T) {
 	} {
 		if got := unreachableCause(tc.err); got != tc.want {
 			t.Errorf("unreachableCause(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := map[string]time.Duration{
+		"":                              0,
+		"3":                             3 * time.Second,
+		"0.5":                           500 * time.Millisecond,
+		"-1":                            0,
+		"soon":                          0,
+		"Thu, 01 Jan 2026 00:00:10 GMT": 10 * time.Second,
+	}
+	for in, want := range cases {
+		if got := ParseRetryAfter(in, now); got != want {
+			t.Errorf("ParseRetryAfter(%q) = %s, want %s", in, got, want)
 		}
 	}
 }

@@ -99,12 +99,39 @@ func (e *Error) Unwrap() error { return e.Err }
 func Retryable(err error) bool {
 	var pe *Error
 	if errors.As(err, &pe) {
-		s := pe.Err.Status
-		return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500
+		return RetryableStatus(pe.Err.Status)
 	}
 	var oe *openai.Error
 	if errors.As(err, &oe) {
 		return oe.Status >= 500
 	}
 	return false
+}
+
+// RetryableStatus reports whether an upstream answer with this HTTP status
+// is worth trying again, here or at another upstream: 408, 429 and 5xx.
+// Every endpoint classifies upstream answers with it.
+func RetryableStatus(status int) bool {
+	return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
+}
+
+// Identifier is implemented by providers that can say what they really
+// are: their type, base URL and a fingerprint of their credentials. Two
+// providers with the same identity are the same upstream, whatever they are
+// called in which config; routing keeps one health record for them.
+type Identifier interface {
+	Identity() string
+}
+
+// Price is what a model costs, in USD per million tokens.
+type Price struct {
+	// Input is the price of a million prompt tokens.
+	Input float64 `json:"input"`
+	// Output is the price of a million completion tokens.
+	Output float64 `json:"output"`
+}
+
+// Cost returns the USD cost of the given token counts.
+func (p Price) Cost(input, output int64) float64 {
+	return (float64(input)*p.Input + float64(output)*p.Output) / 1e6
 }

@@ -1,11 +1,15 @@
 package providers
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +39,14 @@ type Settings struct {
 	// MaxIdleConnsPerHost is how many idle connections to keep open to the
 	// upstream. Default: 1024.
 	MaxIdleConnsPerHost int `json:"max_idle_conns_per_host,omitempty"`
+
+	identity string // set by Resolve
 }
+
+// Identity implements Identifier for every provider type that embeds
+// Settings: the type, the resolved base URL and a fingerprint of the key
+// and extra headers (never the key itself). Empty before Resolve.
+func (s *Settings) Identity() string { return s.identity }
 
 // UnmarshalOption parses the current Caddyfile subdirective when it is one
 // of the shared options (base_url, api_key, header, timeout,
@@ -115,6 +126,11 @@ func (s *Settings) Resolve(typ, defaultBaseURL, authHeader, authPrefix string) (
 	if s.MaxIdleConnsPerHost < 0 {
 		return Setup{}, fmt.Errorf("max_idle_conns_per_host must not be negative")
 	}
+	fp := sha256.New()
+	for _, k := range slices.Sorted(maps.Keys(header)) {
+		fp.Write([]byte(k + ":" + strings.Join(header[k], ",") + "\n"))
+	}
+	s.identity = typ + " " + base + " " + hex.EncodeToString(fp.Sum(nil)[:8])
 	return Setup{
 		BaseURL: base,
 		Header:  header,
