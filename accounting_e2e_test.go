@@ -5,9 +5,9 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/polygate/polygate/internal/gatewaytest"
 	"io"
 	"net/http"
 	"net/url"
@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	_ "github.com/lib/pq"
 	openaigo "github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -90,50 +89,6 @@ func accountingSite(up, db string) string {
 	}`, db, up)
 }
 
-// adminJSON calls the admin API.
-func (g *gateway) adminJSON(method, path string, body any, out any) int {
-	g.t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	}
-	req, _ := http.NewRequest(method, g.Admin+path, rd)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			g.t.Fatalf("%s %s: %v: %s", method, path, err, data)
-		}
-	}
-	return resp.StatusCode
-}
-
-func (g *gateway) createKey(plan string) (id, key string) {
-	g.t.Helper()
-	// The database is migrated in the background: 503 until it is ready.
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		var created struct {
-			ID, Key string
-			Error   any
-		}
-		status := g.adminJSON("POST", "/ai_gateway/keys", map[string]any{"name": "test-" + plan, "plan": plan}, &created)
-		if status == 201 {
-			return created.ID, created.Key
-		}
-		if status != 503 || time.Now().After(deadline) {
-			g.t.Fatalf("creating key: status %d: %v", status, created.Error)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 type usageRow struct {
 	Group        string  `json:"group"`
 	Requests     int64   `json:"requests"`
@@ -143,12 +98,12 @@ type usageRow struct {
 }
 
 // usageBy polls the usage report until cond holds for it.
-func (g *gateway) usageBy(groupBy string, cond func(map[string]usageRow) bool) map[string]usageRow {
-	g.t.Helper()
+func usageBy(g *gatewaytest.Gateway, groupBy string, cond func(map[string]usageRow) bool) map[string]usageRow {
+	g.T.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var report struct{ Rows []usageRow }
-		g.adminJSON("GET", "/ai_gateway/usage?group_by="+groupBy, nil, &report)
+		g.AdminJSON("GET", "/ai_gateway/usage?group_by="+groupBy, nil, &report)
 		rows := map[string]usageRow{}
 		for _, r := range report.Rows {
 			rows[r.Group] = r
@@ -162,13 +117,13 @@ func (g *gateway) usageBy(groupBy string, cond func(map[string]usageRow) bool) m
 
 func TestVirtualKeys(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, db string) {
-		up := newFakeOpenAI(t)
-		g := startGateway(t, accountingSite(up.URL, db))
-		id, key := g.createKey("pro")
+		up := gatewaytest.NewFakeOpenAI(t)
+		g := gatewaytest.Start(t, accountingSite(up.URL, db))
+		id, key := g.CreateKey("pro")
 		if !strings.HasPrefix(key, "sk-") {
 			t.Fatalf("key = %q", key)
 		}
-		client := g.client(option.WithAPIKey(key))
+		client := g.OpenAI(option.WithAPIKey(key))
 		chat := func(c openaigo.Client) error {
 			_, err := c.Chat.Completions.New(context.Background(), openaigo.ChatCompletionNewParams{
 				Model:    "gpt-4o-mini",
@@ -179,7 +134,7 @@ func TestVirtualKeys(t *testing.T) {
 		if err := chat(client); err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(fmt.Sprint(up.last().Header), key) {
+		if strings.Contains(fmt.Sprint(up.Last().Header), key) {
 			t.Error("the virtual key reached the upstream")
 		}
 		// Missing, malformed and unknown keys get the same 401.
@@ -195,7 +150,7 @@ func TestVirtualKeys(t *testing.T) {
 			}
 			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			expectError(t, resp, string(b), 401, "invalid_request_error", "invalid_api_key")
+			gatewaytest.ExpectOpenAIError(t, resp, string(b), 401, "invalid_request_error", "invalid_api_key")
 			bodies = append(bodies, string(b))
 		}
 		for _, b := range bodies[1:] {
@@ -204,7 +159,7 @@ func TestVirtualKeys(t *testing.T) {
 			}
 		}
 		// Revocation is honoured within seconds.
-		if status := g.adminJSON("DELETE", "/ai_gateway/keys/"+id, nil, nil); status != 200 {
+		if status := g.AdminJSON("DELETE", "/ai_gateway/keys/"+id, nil, nil); status != 200 {
 			t.Fatalf("revoke: %d", status)
 		}
 		deadline := time.Now().Add(10 * time.Second)
@@ -224,19 +179,19 @@ func TestVirtualKeys(t *testing.T) {
 
 func TestPlanLimits(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, db string) {
-		up := newFakeOpenAI(t)
-		g := startGateway(t, accountingSite(up.URL, db))
-		_, key := g.createKey("free")
+		up := gatewaytest.NewFakeOpenAI(t)
+		g := gatewaytest.Start(t, accountingSite(up.URL, db))
+		_, key := g.CreateKey("free")
 		do := func(model string) (*http.Response, string) {
 			req, _ := http.NewRequest("POST", g.URL+"/v1/chat/completions", strings.NewReader(`{"model":"`+model+`","messages":[{"role":"user","content":"hi"}]}`))
 			req.Header.Set("Authorization", "Bearer "+key)
-			return roundTrip(t, req)
+			return gatewaytest.RoundTrip(t, req)
 		}
 		// A model outside the plan: 403, provider not called.
-		before := up.count()
+		before := up.Count()
 		resp, body := do("echo")
-		expectError(t, resp, body, 403, "", "model_not_allowed")
-		if up.count() != before {
+		gatewaytest.ExpectOpenAIError(t, resp, body, 403, "", "model_not_allowed")
+		if up.Count() != before {
 			t.Error("the provider was called for a model outside the plan")
 		}
 		for i := 0; i < 3; i++ {
@@ -252,7 +207,7 @@ func TestPlanLimits(t *testing.T) {
 			}
 		}
 		resp, body = do("gpt-4o-mini")
-		expectError(t, resp, body, 429, "", "rate_limit_exceeded")
+		gatewaytest.ExpectOpenAIError(t, resp, body, 429, "", "rate_limit_exceeded")
 		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 {
 			t.Errorf("Retry-After = %q", resp.Header.Get("Retry-After"))
 		}
@@ -265,10 +220,10 @@ func TestPlanLimits(t *testing.T) {
 // and that a stream cut off without usage is counted with the tokenizer.
 func TestAccountingExact(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, db string) {
-		up := newFakeOpenAI(t)
-		g := startGateway(t, accountingSite(up.URL, db))
-		_, key := g.createKey("pro")
-		client := g.client(option.WithAPIKey(key))
+		up := gatewaytest.NewFakeOpenAI(t)
+		g := gatewaytest.Start(t, accountingSite(up.URL, db))
+		_, key := g.CreateKey("pro")
+		client := g.OpenAI(option.WithAPIKey(key))
 		params := openaigo.ChatCompletionNewParams{
 			Model:    "echo",
 			Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("count me exactly")},
@@ -286,7 +241,7 @@ func TestAccountingExact(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The echo upstream reports 5 input and 7 output tokens per call.
-		rows := g.usageBy("model", func(r map[string]usageRow) bool { return r["echo"].Requests == 2 })
+		rows := usageBy(g, "model", func(r map[string]usageRow) bool { return r["echo"].Requests == 2 })
 		want := 2 * (5*1.0 + 7*2.0) / 1e6
 		if r := rows["echo"]; r.Requests != 2 || r.InputTokens != 10 || r.OutputTokens != 14 || r.CostUSD < want-1e-12 || r.CostUSD > want+1e-12 {
 			t.Errorf("usage = %+v, want 2 requests, 10/14 tokens, $%g", r, want)
@@ -305,7 +260,7 @@ func TestAccountingExact(t *testing.T) {
 		_, _ = resp.Body.Read(buf)
 		cancel()
 		resp.Body.Close()
-		rows = g.usageBy("model", func(r map[string]usageRow) bool { return r["hang"].Requests == 1 })
+		rows = usageBy(g, "model", func(r map[string]usageRow) bool { return r["hang"].Requests == 1 })
 		if r := rows["hang"]; r.Requests != 1 || r.OutputTokens < 1 {
 			t.Errorf("cut-off stream usage = %+v, want 1 request with the sent output counted", r)
 		}
@@ -318,10 +273,10 @@ func TestAccountingExact(t *testing.T) {
 // (the gateway served it) but nothing more.
 func TestReloadUnderLoadLosesNothing(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, db string) {
-		up := newFakeOpenAI(t)
+		up := gatewaytest.NewFakeOpenAI(t)
 		site := accountingSite(up.URL, db)
-		g := startGateway(t, site)
-		_, key := g.createKey("pro")
+		g := gatewaytest.Start(t, site)
+		_, key := g.CreateKey("pro")
 		var answered, cut atomic.Int64
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
@@ -355,7 +310,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 		}
 		for i := 0; i < 3; i++ {
 			time.Sleep(300 * time.Millisecond)
-			reloadSamePort(t, g, site)
+			g.Reload(site)
 		}
 		time.Sleep(300 * time.Millisecond)
 		close(stop)
@@ -364,7 +319,7 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 		if n < 10 {
 			t.Fatalf("only %d requests were answered", n)
 		}
-		rows := g.usageBy("model", func(r map[string]usageRow) bool { return r["gpt-4o-mini"].Requests >= n })
+		rows := usageBy(g, "model", func(r map[string]usageRow) bool { return r["gpt-4o-mini"].Requests >= n })
 		if got := rows["gpt-4o-mini"].Requests; got < n || got > n+c {
 			t.Errorf("recorded %d requests; %d were answered and %d cut off", got, n, c)
 		}
@@ -377,9 +332,9 @@ func TestReloadUnderLoadLosesNothing(t *testing.T) {
 // the budget (one instance admits nothing past a limit).
 func TestBudgetUnderConcurrency(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, db string) {
-		up := newFakeOpenAI(t)
+		up := gatewaytest.NewFakeOpenAI(t)
 		const budget = 0.0005
-		g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+		g := gatewaytest.Start(t, fmt.Sprintf(`	ai_gateway {
 		database %s
 		auth keys
 		plan tight {
@@ -393,7 +348,7 @@ func TestBudgetUnderConcurrency(t *testing.T) {
 			price 1 2
 		}
 	}`, db, budget, up.URL))
-		_, key := g.createKey("tight")
+		_, key := g.CreateKey("tight")
 		var wg sync.WaitGroup
 		var okCount, limited atomic.Int64
 		for i := 0; i < 200; i++ {
@@ -423,7 +378,7 @@ func TestBudgetUnderConcurrency(t *testing.T) {
 		if okCount.Load() == 0 || limited.Load() == 0 {
 			t.Fatalf("%d succeeded and %d were limited; want both", okCount.Load(), limited.Load())
 		}
-		rows := g.usageBy("model", func(r map[string]usageRow) bool { return r["echo"].Requests == 200 })
+		rows := usageBy(g, "model", func(r map[string]usageRow) bool { return r["echo"].Requests == 200 })
 		spent := rows["echo"].CostUSD
 		if rows["echo"].Requests != 200 {
 			t.Fatalf("recorded %d of 200 requests", rows["echo"].Requests)
@@ -443,13 +398,13 @@ func TestBudgetUnderConcurrency(t *testing.T) {
 // separate callers for limits and usage; an unknown plan is a 403.
 func TestIdentityAuth(t *testing.T) {
 	forEachDatabase(t, func(t *testing.T, db string) {
-		up := newFakeOpenAI(t)
+		up := gatewaytest.NewFakeOpenAI(t)
 		const password = "correct horse"
 		hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := startGateway(t, fmt.Sprintf(`	basic_auth {
+		g := gatewaytest.Start(t, fmt.Sprintf(`	basic_auth {
 		alice %[1]s
 		bob %[1]s
 		carol %[1]s
@@ -481,10 +436,10 @@ func TestIdentityAuth(t *testing.T) {
 			if plan != "" {
 				req.Header.Set("X-Plan", plan)
 			}
-			return roundTrip(t, req)
+			return gatewaytest.RoundTrip(t, req)
 		}
 		// basic_auth refuses strangers before the gateway runs.
-		before := up.count()
+		before := up.Count()
 		for _, who := range [][2]string{{"", ""}, {"alice", "wrong"}, {"mallory", password}} {
 			if resp, body := send(who[0], who[1], "one"); resp.StatusCode != 401 {
 				t.Errorf("user %q, password %q: %d %s, want 401", who[0], who[1], resp.StatusCode, body)
@@ -497,7 +452,7 @@ func TestIdentityAuth(t *testing.T) {
 			t.Fatalf("alice: %d %s", resp.StatusCode, body)
 		}
 		resp, body := send("alice", password, "one")
-		expectError(t, resp, body, 429, "", "rate_limit_exceeded")
+		gatewaytest.ExpectOpenAIError(t, resp, body, 429, "", "rate_limit_exceeded")
 		if resp, body := send("bob", password, "one"); resp.StatusCode != 200 {
 			t.Fatalf("bob after alice's 429: %d %s", resp.StatusCode, body)
 		}
@@ -507,16 +462,16 @@ func TestIdentityAuth(t *testing.T) {
 		}
 		// A plan the gateway does not have: 403 in OpenAI's shape.
 		resp, body = send("carol", password, "gold")
-		e := expectError(t, resp, body, 403, "invalid_request_error", "invalid_plan")
+		e := gatewaytest.ExpectOpenAIError(t, resp, body, 403, "invalid_request_error", "invalid_plan")
 		if !strings.Contains(e.Error.Message, `"gold"`) {
 			t.Errorf("403 message = %q, want it to name the plan", e.Error.Message)
 		}
-		if got := up.count() - before; got != 3 {
+		if got := up.Count() - before; got != 3 {
 			t.Errorf("upstream calls = %d, want 3 (refused requests must not reach it)", got)
 		}
 
 		// Usage is recorded per user, 429s included.
-		rows := g.usageBy("caller", func(r map[string]usageRow) bool {
+		rows := usageBy(g, "caller", func(r map[string]usageRow) bool {
 			return r["user:alice"].Requests == 3 && r["user:bob"].Requests == 1
 		})
 		const one = 3.6e-6 // 12 × 0.15 + 3 × 0.60 USD per million
@@ -538,61 +493,13 @@ func TestIdentityAuth(t *testing.T) {
 	})
 }
 
-// startGatewayLogged is startGateway with Caddy's default log written as
-// JSON lines to a file, whose path it returns.
-func startGatewayLogged(t *testing.T, site string) (*gateway, string) {
-	t.Helper()
-	logFile := filepath.Join(t.TempDir(), "caddy.log")
-	port, adminPort := freePort(t), freePort(t)
-	g := &gateway{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port), Admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
-	cf := fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	auto_https off
-	persist_config off
-	grace_period 1ns
-	log {
-		output file %s
-		format json
-	}
-}
-:%d {
-%s
-}
-`, adminPort, logFile, port, site)
-	if err := caddy.Load(adaptCaddyfile(t, cf), true); err != nil {
-		t.Fatalf("loading config: %v\n%s", err, cf)
-	}
-	t.Cleanup(func() { _ = caddy.Stop() })
-	return g, logFile
-}
-
-// waitLog polls a JSON-lines log file until a line satisfies match and
-// returns it with the whole log read so far.
-func waitLog(t *testing.T, path string, match func(line map[string]any) bool) (map[string]any, string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		b, _ := os.ReadFile(path)
-		for _, l := range strings.Split(string(b), "\n") {
-			var line map[string]any
-			if json.Unmarshal([]byte(l), &line) == nil && match(line) {
-				return line, string(b)
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no matching log line in %s:\n%s", path, b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // TestDatabaseDownAtStart: the gateway starts and serves when its
 // database cannot be reached, and says so in the log without the
 // database's password.
 func TestDatabaseDownAtStart(t *testing.T) {
-	up := newFakeOpenAI(t)
+	up := gatewaytest.NewFakeOpenAI(t)
 	const password = "hunter2-db-secret"
-	g, logFile := startGatewayLogged(t, fmt.Sprintf(`	ai_gateway {
+	g, logFile := gatewaytest.StartLogged(t, fmt.Sprintf(`	ai_gateway {
 		database postgres://nobody:%s@127.0.0.1:1/none?sslmode=disable&connect_timeout=1
 		provider up openai {
 			base_url %s/v1
@@ -604,7 +511,7 @@ func TestDatabaseDownAtStart(t *testing.T) {
 	chatOK(t, g, "m", false)
 	chatOK(t, g, "m", true)
 
-	line, all := waitLog(t, logFile, func(l map[string]any) bool {
+	line, all := gatewaytest.WaitLog(t, logFile, func(l map[string]any) bool {
 		msg, _ := l["msg"].(string)
 		return l["level"] == "warn" && strings.Contains(msg, "database") &&
 			(strings.Contains(msg, "unreachable") || strings.Contains(msg, "not ready"))

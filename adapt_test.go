@@ -2,8 +2,11 @@ package polygate_test
 
 import (
 	"encoding/json"
+	"github.com/polygate/polygate/internal/gatewaytest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -108,16 +111,56 @@ func TestCaddyfileErrors(t *testing.T) {
 		max_request_body lots`, `max_request_body: parsing size "lots"`},
 		{"base path without slash", `
 		base_path v1`, `base_path "v1": must start with /`},
+		{"unknown lb_policy", `
+		provider a openai
+		model m {
+			upstream a x
+			lb_policy fastest
+		}`, `model "m": unknown lb_policy "fastest"`},
+		{"negative max_fails", `
+		provider a openai
+		model m {
+			upstream a x
+			max_fails -1
+		}`, `model "m": max_fails "-1": expected a positive integer`},
+		{"zero fail_duration", `
+		provider a openai
+		model m {
+			upstream a x
+			fail_duration 0s
+		}`, `model "m": fail_duration "0s": expected a positive duration`},
+		{"lb_policy with options", `
+		provider a openai
+		model m {
+			upstream a x
+			lb_policy least_busy {
+				fast yes
+			}
+		}`, `lb_policy least_busy takes no options`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cf := ":8080 {\n\tai_gateway {" + tc.block + "\n\t}\n}\n"
-			_, err := adapt(cf)
+			_, err := gatewaytest.Adapt(cf)
 			if err == nil {
 				t.Fatalf("adapt succeeded; want an error containing %q", tc.want)
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %q\nwant it to contain %q", err, tc.want)
+			}
+			// The error names the line of the offending token: the last line
+			// of the block that holds the token the message quotes.
+			m := regexp.MustCompile(`Caddyfile:(\d+)`).FindStringSubmatch(err.Error())
+			if m == nil {
+				t.Fatalf("error = %q: no file and line", err)
+			}
+			line, _ := strconv.Atoi(m[1])
+			lines := strings.Split(cf, "\n")
+			if line < 1 || line > len(lines) {
+				t.Fatalf("error = %q: line %d is outside the file", err, line)
+			}
+			if !lineHolds(lines[line-1], strings.TrimPrefix(err.Error(), "parsing caddyfile tokens for 'ai_gateway': ")) {
+				t.Errorf("error = %q: line %d is %q, which is not what the error is about", err, line, strings.TrimSpace(lines[line-1]))
 			}
 		})
 	}
@@ -149,7 +192,7 @@ func TestValidateGuardrailModels(t *testing.T) {
 	}
 }
 `
-		out, err := adapt(cf)
+		out, err := gatewaytest.Adapt(cf)
 		if err != nil {
 			t.Fatalf("adapt: %v", err)
 		}
@@ -165,4 +208,21 @@ func TestValidateGuardrailModels(t *testing.T) {
 			t.Errorf("model %q: validate error = %v, want it to contain %q", tc.model, err, tc.want)
 		}
 	}
+}
+
+// lineHolds reports whether a Caddyfile line holds a token that the error
+// message quotes or starts with.
+func lineHolds(line, msg string) bool {
+	line = strings.TrimSpace(line)
+	if line != "" && line != "}" && strings.Contains(msg, line) {
+		return true
+	}
+	for _, q := range regexp.MustCompile(`["'](.*?)["']`).FindAllStringSubmatch(msg, -1) {
+		if q[1] != "" && strings.Contains(line, q[1]) {
+			return true
+		}
+	}
+	first, _, _ := strings.Cut(msg, " ")
+	first = strings.TrimSuffix(first, ":")
+	return strings.HasPrefix(line, first)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/polygate/polygate/internal/gatewaytest"
 	"math"
 	"net/http"
 	"path/filepath"
@@ -46,11 +47,11 @@ func cacheSite(up, db string) string {
 
 // cachedChat sends the same request until the answer comes from the cache
 // (stores are asynchronous) and returns the headers of the hit.
-func cachedChat(t *testing.T, g *gateway, key, body string) (*http.Response, string) {
+func cachedChat(t *testing.T, g *gatewaytest.Gateway, key, body string) (*http.Response, string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, text := g.doKey(key, "POST", "/v1/chat/completions", body, nil)
+		resp, text := g.DoKey(key, "POST", "/v1/chat/completions", body, nil)
 		if resp.StatusCode != 200 {
 			t.Fatalf("%d %s", resp.StatusCode, text)
 		}
@@ -62,25 +63,6 @@ func cachedChat(t *testing.T, g *gateway, key, body string) (*http.Response, str
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// doKey sends a request with a virtual key and extra headers.
-func (g *gateway) doKey(key, method, path, body string, header http.Header) (*http.Response, string) {
-	g.t.Helper()
-	req, _ := http.NewRequest(method, g.URL+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+key)
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b strings.Builder
-	_, _ = fmt.Fprint(&b, readAllString(resp))
-	return resp, b.String()
 }
 
 // usageRecord is a polygate_usage row.
@@ -127,14 +109,14 @@ func usageRecords(t *testing.T, path, keyID, model string, cond func([]usageReco
 }
 
 func TestResponseCache(t *testing.T) {
-	up := newFakeOpenAI(t)
+	up := gatewaytest.NewFakeOpenAI(t)
 	dbPath := filepath.Join(t.TempDir(), "u.db")
-	g := startGateway(t, cacheSite(up.URL, "sqlite "+dbPath))
-	idA, keyA := g.createKey("pro")
-	_, keyB := g.createKey("pro")
+	g := gatewaytest.Start(t, cacheSite(up.URL, "sqlite "+dbPath))
+	idA, keyA := g.CreateKey("pro")
+	_, keyB := g.CreateKey("pro")
 	body := `{"model":"gpt-4o-mini","temperature":0,"messages":[{"role":"user","content":"cache me"}]}`
 
-	resp, _ := g.doKey(keyA, "POST", "/v1/chat/completions", body, nil)
+	resp, _ := g.DoKey(keyA, "POST", "/v1/chat/completions", body, nil)
 	if got := resp.Header.Get("X-Polygate-Cache"); got != "MISS" {
 		t.Errorf("first request: X-Polygate-Cache = %q, want MISS", got)
 	}
@@ -160,31 +142,31 @@ func TestResponseCache(t *testing.T) {
 			t.Errorf("record of a miss = %+v, want $%g", r, price)
 		}
 	}
-	calls := up.count()
+	calls := up.Count()
 
 	// Key order and whitespace do not matter; stream does not either.
 	reordered := `{ "messages":[{"content":"cache me","role":"user"}], "temperature":0, "model":"gpt-4o-mini" }`
-	if resp, _ := g.doKey(keyA, "POST", "/v1/chat/completions", reordered, nil); resp.Header.Get("X-Polygate-Cache") != "HIT" {
+	if resp, _ := g.DoKey(keyA, "POST", "/v1/chat/completions", reordered, nil); resp.Header.Get("X-Polygate-Cache") != "HIT" {
 		t.Errorf("reordered body missed the cache")
 	}
 	// Another key does not see A's answers (scope key).
-	if resp, _ := g.doKey(keyB, "POST", "/v1/chat/completions", body, nil); resp.Header.Get("X-Polygate-Cache") != "MISS" {
+	if resp, _ := g.DoKey(keyB, "POST", "/v1/chat/completions", body, nil); resp.Header.Get("X-Polygate-Cache") != "MISS" {
 		t.Errorf("key B got %q, want MISS", resp.Header.Get("X-Polygate-Cache"))
 	}
 	// Cache-Control: no-cache and no-store bypass the lookup.
 	for _, cc := range []string{"no-cache", "no-store"} {
-		before := up.count()
-		resp, _ := g.doKey(keyA, "POST", "/v1/chat/completions", body, http.Header{"Cache-Control": {cc}})
-		if resp.Header.Get("X-Polygate-Cache") != "BYPASS" || up.count() != before+1 {
-			t.Errorf("Cache-Control %s: %q, upstream calls +%d", cc, resp.Header.Get("X-Polygate-Cache"), up.count()-before)
+		before := up.Count()
+		resp, _ := g.DoKey(keyA, "POST", "/v1/chat/completions", body, http.Header{"Cache-Control": {cc}})
+		if resp.Header.Get("X-Polygate-Cache") != "BYPASS" || up.Count() != before+1 {
+			t.Errorf("Cache-Control %s: %q, upstream calls +%d", cc, resp.Header.Get("X-Polygate-Cache"), up.Count()-before)
 		}
 	}
-	if up.count() != calls+3 {
-		t.Errorf("upstream calls = %d, want %d (hits must not call it)", up.count(), calls+3)
+	if up.Count() != calls+3 {
+		t.Errorf("upstream calls = %d, want %d (hits must not call it)", up.Count(), calls+3)
 	}
 
 	// Non-streamed answer → cache → replayed as a stream to openai-go.
-	client := g.client(option.WithAPIKey(keyA))
+	client := g.OpenAI(option.WithAPIKey(keyA))
 	params := openaigo.ChatCompletionNewParams{
 		Model:         "gpt-4o-mini",
 		Temperature:   openaigo.Float(0),
@@ -206,7 +188,7 @@ func TestResponseCache(t *testing.T) {
 
 	// Streamed answer with tool calls → cache → streamed and plain hits.
 	toolBody := `{"model":"tools","stream":true,"messages":[{"role":"user","content":"weather?"}],"tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object"}}}]}`
-	g.doKey(keyA, "POST", "/v1/chat/completions", toolBody, nil)
+	g.DoKey(keyA, "POST", "/v1/chat/completions", toolBody, nil)
 	_, text = cachedChat(t, g, keyA, toolBody)
 	if !strings.Contains(text, `"name":"get_weather"`) || !strings.HasSuffix(text, "data: [DONE]\n\n") {
 		t.Errorf("streamed hit = %s", text)
@@ -218,10 +200,10 @@ func TestResponseCache(t *testing.T) {
 
 	// Embeddings are cached too.
 	embBody := `{"model":"embed","input":"hello"}`
-	g.doKey(keyA, "POST", "/v1/embeddings", embBody, nil)
+	g.DoKey(keyA, "POST", "/v1/embeddings", embBody, nil)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		resp, _ := g.doKey(keyA, "POST", "/v1/embeddings", embBody, nil)
+		resp, _ := g.DoKey(keyA, "POST", "/v1/embeddings", embBody, nil)
 		if resp.Header.Get("X-Polygate-Cache") == "HIT" {
 			break
 		}
@@ -242,16 +224,16 @@ func TestResponseCache(t *testing.T) {
 
 // TestCacheSurvivesReload: an answer stored before a reload is a hit after.
 func TestCacheSurvivesReload(t *testing.T) {
-	up := newFakeOpenAI(t)
+	up := gatewaytest.NewFakeOpenAI(t)
 	site := cacheSite(up.URL, "sqlite "+filepath.Join(t.TempDir(), "u.db"))
-	g := startGateway(t, site)
-	_, key := g.createKey("pro")
+	g := gatewaytest.Start(t, site)
+	_, key := g.CreateKey("pro")
 	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"remember me"}]}`
-	g.doKey(key, "POST", "/v1/chat/completions", body, nil)
+	g.DoKey(key, "POST", "/v1/chat/completions", body, nil)
 	cachedChat(t, g, key, body)
-	reloadSamePort(t, g, site)
+	g.Reload(site)
 	http.DefaultClient.CloseIdleConnections() // the old server closed them
-	if resp, _ := g.doKey(key, "POST", "/v1/chat/completions", body, nil); resp.Header.Get("X-Polygate-Cache") != "HIT" {
+	if resp, _ := g.DoKey(key, "POST", "/v1/chat/completions", body, nil); resp.Header.Get("X-Polygate-Cache") != "HIT" {
 		t.Errorf("after reload: X-Polygate-Cache = %q", resp.Header.Get("X-Polygate-Cache"))
 	}
 }

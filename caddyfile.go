@@ -130,13 +130,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			h.ProvidersRaw[name] = caddyconfig.JSONModuleObject(unm, "type", typ, nil)
 		case "model":
-			m, mrefs, err := parseModel(d)
+			m, at, mrefs, err := parseModel(d)
 			if err != nil {
 				return err
 			}
 			for _, existing := range h.Models {
 				if existing.Name == m.Name {
-					return d.Errf("model %q: defined more than once", m.Name)
+					return errAt(at, "model %q: defined more than once", m.Name)
 				}
 			}
 			h.Models = append(h.Models, m)
@@ -258,12 +258,18 @@ func (h *Handler) checkRefs(refs []ref) error {
 	return nil
 }
 
-// parseModel reads a model block.
-func parseModel(d *caddyfile.Dispenser) (*Model, []ref, error) {
+// parseModel reads a model block; at is the token of its name.
+func parseModel(d *caddyfile.Dispenser) (m *Model, at caddyfile.Token, refs []ref, err error) {
+	m, refs, err = parseModelBlock(d, &at)
+	return m, at, refs, err
+}
+
+func parseModelBlock(d *caddyfile.Dispenser, at *caddyfile.Token) (*Model, []ref, error) {
 	m := new(Model)
 	if !d.Args(&m.Name) {
 		return nil, nil, d.Errf("model: expected a name")
 	}
+	*at = d.Token()
 	if d.NextArg() {
 		return nil, nil, d.ArgErr()
 	}
@@ -362,7 +368,7 @@ func parseModel(d *caddyfile.Dispenser) (*Model, []ref, error) {
 		}
 	}
 	if len(m.Upstreams) == 0 {
-		return nil, nil, d.Errf("model %q: at least one upstream is required", m.Name)
+		return nil, nil, errAt(*at, "model %q: at least one upstream is required", m.Name)
 	}
 	for i := range refs {
 		refs[i].model = m.Name

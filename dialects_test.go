@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/polygate/polygate/internal/gatewaytest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,10 +24,10 @@ import (
 type dialectUpstream struct {
 	*httptest.Server
 	mu   sync.Mutex
-	seen []seenRequest
+	seen []gatewaytest.SeenRequest
 }
 
-func (d *dialectUpstream) last() seenRequest {
+func (d *dialectUpstream) Last() gatewaytest.SeenRequest {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.seen[len(d.seen)-1]
@@ -38,7 +39,7 @@ func newDialectUpstream(t *testing.T, authHeader, authValue string, route func(r
 	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		d.mu.Lock()
-		d.seen = append(d.seen, seenRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+		d.seen = append(d.seen, gatewaytest.SeenRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 		d.mu.Unlock()
 		if r.Header.Get(authHeader) != authValue {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -117,9 +118,9 @@ func summary(c openaigo.ChatCompletion) string {
 	return b.String()
 }
 
-func chatThrough(t *testing.T, g *gateway, model string, tools, stream bool) openaigo.ChatCompletion {
+func chatThrough(t *testing.T, g *gatewaytest.Gateway, model string, tools, stream bool) openaigo.ChatCompletion {
 	t.Helper()
-	client := g.client()
+	client := g.OpenAI()
 	params := openaigo.ChatCompletionNewParams{
 		Model: model,
 		Messages: []openaigo.ChatCompletionMessageParamUnion{
@@ -172,7 +173,7 @@ func TestAnthropicThroughGateway(t *testing.T) {
 		}
 		return dir + "resp_text.anthropic.json"
 	})
-	g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+	g := gatewaytest.Start(t, fmt.Sprintf(`	ai_gateway {
 		provider claude anthropic {
 			base_url %s
 			api_key sk-ant-test
@@ -200,9 +201,9 @@ func TestAnthropicThroughGateway(t *testing.T) {
 			System any
 		}
 
-		_ = json.Unmarshal(up.last().Body, &sent)
+		_ = json.Unmarshal(up.Last().Body, &sent)
 		if sent.Model != "claude-sonnet-4-5" || sent.System == nil {
-			t.Errorf("upstream request = %s", up.last().Body)
+			t.Errorf("upstream request = %s", up.Last().Body)
 		}
 	}
 }
@@ -212,7 +213,7 @@ func TestAnthropicThroughGateway(t *testing.T) {
 func TestUnexpressibleRequest(t *testing.T) {
 	var calls atomic.Int32
 	up := newDialectUpstream(t, "X-Api-Key", "k", func(*http.Request, []byte) string { calls.Add(1); return "" })
-	g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+	g := gatewaytest.Start(t, fmt.Sprintf(`	ai_gateway {
 		provider claude anthropic {
 			base_url %s
 			api_key k
@@ -221,8 +222,8 @@ func TestUnexpressibleRequest(t *testing.T) {
 			upstream claude claude-sonnet-4-5
 		}
 	}`, up.URL))
-	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"smart","n":2,"messages":[{"role":"user","content":"hi"}]}`)
-	e := expectError(t, resp, body, 400, "invalid_request_error", "")
+	resp, body := g.Do("POST", "/v1/chat/completions", "application/json", `{"model":"smart","n":2,"messages":[{"role":"user","content":"hi"}]}`)
+	e := gatewaytest.ExpectOpenAIError(t, resp, body, 400, "invalid_request_error", "")
 	if e.Error.Param == nil || *e.Error.Param != "n" || !strings.Contains(e.Error.Message, "n must be 1") {
 		t.Errorf("error = %s", body)
 	}
@@ -251,7 +252,7 @@ func TestGeminiThroughGateway(t *testing.T) {
 		}
 		return ""
 	})
-	g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+	g := gatewaytest.Start(t, fmt.Sprintf(`	ai_gateway {
 		provider google gemini {
 			base_url %s
 			api_key gm-test
@@ -277,11 +278,11 @@ func TestGeminiThroughGateway(t *testing.T) {
 		if want := expectedCompletion(t, tc.want); summary(got) != summary(want) {
 			t.Errorf("tools=%v stream=%v:\n got %s\nwant %s", tc.tools, tc.stream, summary(got), summary(want))
 		}
-		if strings.Contains(up.last().RawQuery, "key=") {
-			t.Errorf("the Gemini key went into the URL: %s", up.last().RawQuery)
+		if strings.Contains(up.Last().RawQuery, "key=") {
+			t.Errorf("the Gemini key went into the URL: %s", up.Last().RawQuery)
 		}
 	}
-	client := g.client()
+	client := g.OpenAI()
 	emb, err := client.Embeddings.New(context.Background(), openaigo.EmbeddingNewParams{
 		Model: "embed",
 		Input: openaigo.EmbeddingNewParamsInputUnion{OfArrayOfStrings: []string{"a", "b"}},
@@ -311,7 +312,7 @@ func TestAzureThroughGateway(t *testing.T) {
 		}
 		return ""
 	})
-	g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+	g := gatewaytest.Start(t, fmt.Sprintf(`	ai_gateway {
 		provider az azure {
 			base_url %s
 			api_key az-test
@@ -329,7 +330,7 @@ func TestAzureThroughGateway(t *testing.T) {
 			t.Errorf("stream=%v: %s", stream, summary(got))
 		}
 	}
-	client := g.client()
+	client := g.OpenAI()
 	if _, err := client.Embeddings.New(context.Background(), openaigo.EmbeddingNewParams{
 		Model: "embed",
 		Input: openaigo.EmbeddingNewParamsInputUnion{OfString: openaigo.String("a")},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/polygate/polygate/internal/gatewaytest"
 	"io"
 	"net/http"
 	"os"
@@ -69,15 +70,15 @@ func coreSite(up string) string {
 	}`, up)
 }
 
-func startCore(t *testing.T) (*gateway, *fakeOpenAI) {
+func startCore(t *testing.T) (*gatewaytest.Gateway, *gatewaytest.FakeOpenAI) {
 	t.Setenv("POLYGATE_TEST_UPSTREAM_KEY", upstreamKey)
-	up := newFakeOpenAI(t)
-	return startGateway(t, coreSite(up.URL)), up
+	up := gatewaytest.NewFakeOpenAI(t)
+	return gatewaytest.Start(t, coreSite(up.URL)), up
 }
 
 func TestChatCompletion(t *testing.T) {
 	g, up := startCore(t)
-	client := g.client(option.WithJSONSet("x_future_param", map[string]any{"a": 1}))
+	client := g.OpenAI(option.WithJSONSet("x_future_param", map[string]any{"a": 1}))
 	completion, err := client.Chat.Completions.New(context.Background(), openaigo.ChatCompletionNewParams{
 		Model:    "gpt-4o-mini",
 		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("Say hello")},
@@ -94,7 +95,7 @@ func TestChatCompletion(t *testing.T) {
 	if !strings.Contains(completion.RawJSON(), `"x_vendor_extra":{"kept":true}`) {
 		t.Errorf("unknown response field was dropped: %s", completion.RawJSON())
 	}
-	seen := up.last()
+	seen := up.Last()
 	var body map[string]any
 	if err := json.Unmarshal(seen.Body, &body); err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestChatCompletion(t *testing.T) {
 
 func TestChatResponseHeaders(t *testing.T) {
 	g, _ := startCore(t)
-	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
+	resp, body := g.Do("POST", "/v1/chat/completions", "application/json", `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
@@ -132,7 +133,7 @@ func TestChatResponseHeaders(t *testing.T) {
 
 func TestChatStreamed(t *testing.T) {
 	g, up := startCore(t)
-	client := g.client()
+	client := g.OpenAI()
 	stream := client.Chat.Completions.NewStreaming(context.Background(), openaigo.ChatCompletionNewParams{
 		Model:    "gpt-4o-mini",
 		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("Say hello")},
@@ -156,8 +157,8 @@ func TestChatStreamed(t *testing.T) {
 	if chunks != 4 {
 		t.Errorf("got %d chunks, want 4", chunks)
 	}
-	if !strings.Contains(string(up.last().Body), `"include_usage":true`) {
-		t.Errorf("gateway did not ask the upstream for usage: %s", up.last().Body)
+	if !strings.Contains(string(up.Last().Body), `"include_usage":true`) {
+		t.Errorf("gateway did not ask the upstream for usage: %s", up.Last().Body)
 	}
 
 	// A client that asks for usage gets the usage chunk.
@@ -180,7 +181,7 @@ func TestChatStreamed(t *testing.T) {
 
 func TestChatToolCalls(t *testing.T) {
 	g, _ := startCore(t)
-	client := g.client()
+	client := g.OpenAI()
 	params := openaigo.ChatCompletionNewParams{
 		Model:    "tools",
 		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("Weather in Paris?")},
@@ -217,7 +218,7 @@ func TestChatToolCalls(t *testing.T) {
 
 func TestEmbeddings(t *testing.T) {
 	g, up := startCore(t)
-	client := g.client()
+	client := g.OpenAI()
 	res, err := client.Embeddings.New(context.Background(), openaigo.EmbeddingNewParams{
 		Model: "embed",
 		Input: openaigo.EmbeddingNewParamsInputUnion{OfString: openaigo.String("hello")},
@@ -228,14 +229,14 @@ func TestEmbeddings(t *testing.T) {
 	if len(res.Data) != 1 || len(res.Data[0].Embedding) != 3 || res.Usage.PromptTokens != 4 {
 		t.Errorf("embeddings = %+v", res)
 	}
-	if !strings.Contains(string(up.last().Body), `"model":"text-embedding-3-small"`) {
-		t.Errorf("upstream body = %s", up.last().Body)
+	if !strings.Contains(string(up.Last().Body), `"model":"text-embedding-3-small"`) {
+		t.Errorf("upstream body = %s", up.Last().Body)
 	}
 }
 
 func TestModels(t *testing.T) {
 	g, _ := startCore(t)
-	client := g.client()
+	client := g.OpenAI()
 	page, err := client.Models.List(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +268,7 @@ func TestModels(t *testing.T) {
 
 func TestDirectModels(t *testing.T) {
 	g, up := startCore(t)
-	client := g.client()
+	client := g.OpenAI()
 	_, err := client.Chat.Completions.New(context.Background(), openaigo.ChatCompletionNewParams{
 		Model:    "up/some-upstream-model",
 		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("hi")},
@@ -275,16 +276,16 @@ func TestDirectModels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(up.last().Body), `"model":"some-upstream-model"`) {
-		t.Errorf("upstream body = %s", up.last().Body)
+	if !strings.Contains(string(up.Last().Body), `"model":"some-upstream-model"`) {
+		t.Errorf("upstream body = %s", up.Last().Body)
 	}
-	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"nope/x","messages":[]}`)
-	expectError(t, resp, body, 404, "invalid_request_error", "model_not_found")
+	resp, body := g.Do("POST", "/v1/chat/completions", "application/json", `{"model":"nope/x","messages":[]}`)
+	gatewaytest.ExpectOpenAIError(t, resp, body, 404, "invalid_request_error", "model_not_found")
 }
 
 func TestDirectModelsOff(t *testing.T) {
-	up := newFakeOpenAI(t)
-	g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+	up := gatewaytest.NewFakeOpenAI(t)
+	g := gatewaytest.Start(t, fmt.Sprintf(`	ai_gateway {
 		direct_models off
 		provider up openai {
 			base_url %s/v1
@@ -293,19 +294,19 @@ func TestDirectModelsOff(t *testing.T) {
 			upstream up x
 		}
 	}`, up.URL))
-	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"up/x","messages":[]}`)
-	expectError(t, resp, body, 404, "invalid_request_error", "model_not_found")
+	resp, body := g.Do("POST", "/v1/chat/completions", "application/json", `{"model":"up/x","messages":[]}`)
+	gatewaytest.ExpectOpenAIError(t, resp, body, 404, "invalid_request_error", "model_not_found")
 }
 
 func TestPassthrough(t *testing.T) {
 	g, up := startCore(t)
 
 	// JSON body: routed by model, model rewritten, unknown path kept.
-	resp, body := g.do("POST", "/v1/responses?x=1", "application/json", `{"model":"gpt-4o-mini","input":"hi","some_new_option":true}`)
+	resp, body := g.Do("POST", "/v1/responses?x=1", "application/json", `{"model":"gpt-4o-mini","input":"hi","some_new_option":true}`)
 	if resp.StatusCode != 200 || !strings.Contains(body, `"model":"gpt-4o-mini-2024-07-18"`) {
 		t.Fatalf("responses: %d %s", resp.StatusCode, body)
 	}
-	seen := up.last()
+	seen := up.Last()
 	if seen.Path != "/v1/responses" || seen.RawQuery != "x=1" || !strings.Contains(string(seen.Body), `"some_new_option":true`) {
 		t.Errorf("upstream saw %s?%s %s", seen.Path, seen.RawQuery, seen.Body)
 	}
@@ -314,7 +315,7 @@ func TestPassthrough(t *testing.T) {
 	}
 
 	// Multipart body: the form's model field is rewritten.
-	client := g.client()
+	client := g.OpenAI()
 	tr, err := client.Audio.Transcriptions.New(context.Background(), openaigo.AudioTranscriptionNewParams{
 		Model: "gpt-4o-mini",
 		File:  strings.NewReader("RIFF fake audio"),
@@ -327,21 +328,21 @@ func TestPassthrough(t *testing.T) {
 	}
 
 	// No model: the default provider.
-	resp, body = g.do("GET", "/v1/files", "", "")
+	resp, body = g.Do("GET", "/v1/files", "", "")
 	if resp.StatusCode != 200 || !strings.Contains(body, `"object":"list"`) {
 		t.Errorf("files: %d %s", resp.StatusCode, body)
 	}
 
 	// Unknown model in a passthrough request.
-	resp, body = g.do("POST", "/v1/responses", "application/json", `{"model":"nope","input":"hi"}`)
-	expectError(t, resp, body, 404, "invalid_request_error", "model_not_found")
+	resp, body = g.Do("POST", "/v1/responses", "application/json", `{"model":"nope","input":"hi"}`)
+	gatewaytest.ExpectOpenAIError(t, resp, body, 404, "invalid_request_error", "model_not_found")
 
 	// Outside the base path: the next handler.
-	resp, body = g.do("GET", "/other", "", "")
+	resp, body = g.Do("GET", "/other", "", "")
 	if body != "next handler" {
 		t.Errorf("outside base path: %d %q", resp.StatusCode, body)
 	}
-	resp, body = g.do("GET", "/v1x/models", "", "")
+	resp, body = g.Do("GET", "/v1x/models", "", "")
 	if body != "next handler" {
 		t.Errorf("/v1x: %d %q", resp.StatusCode, body)
 	}
@@ -375,8 +376,8 @@ func TestBadInput(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, body := g.do(tc.method, tc.path, "application/json", tc.body)
-			e := expectError(t, resp, body, tc.status, tc.typ, tc.code)
+			resp, body := g.Do(tc.method, tc.path, "application/json", tc.body)
+			e := gatewaytest.ExpectOpenAIError(t, resp, body, tc.status, tc.typ, tc.code)
 			if tc.param != "" && (e.Error.Param == nil || *e.Error.Param != tc.param) {
 				t.Errorf("param = %v, want %q", e.Error.Param, tc.param)
 			}
@@ -386,19 +387,19 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 	// The upstream's message reaches the client unchanged.
-	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"rejected","messages":[]}`)
-	if e := expectError(t, resp, body, 400, "", ""); e.Error.Message != "temperature must be at most 2" {
+	resp, body := g.Do("POST", "/v1/chat/completions", "application/json", `{"model":"rejected","messages":[]}`)
+	if e := gatewaytest.ExpectOpenAIError(t, resp, body, 400, "", ""); e.Error.Message != "temperature must be at most 2" {
 		t.Errorf("message = %q", e.Error.Message)
 	}
-	resp, body = g.do("POST", "/v1/chat/completions", "application/json", `{"model":"failing","messages":[]}`)
-	if e := expectError(t, resp, body, 500, "", ""); !strings.Contains(e.Error.Message, "internal trouble") {
+	resp, body = g.Do("POST", "/v1/chat/completions", "application/json", `{"model":"failing","messages":[]}`)
+	if e := gatewaytest.ExpectOpenAIError(t, resp, body, 500, "", ""); !strings.Contains(e.Error.Message, "internal trouble") {
 		t.Errorf("message = %q", e.Error.Message)
 	}
 }
 
 func TestBadInputThroughSDK(t *testing.T) {
 	g, _ := startCore(t)
-	client := g.client()
+	client := g.OpenAI()
 	_, err := client.Chat.Completions.New(context.Background(), openaigo.ChatCompletionNewParams{
 		Model:    "nope",
 		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("hi")},
@@ -428,7 +429,7 @@ func TestClientGoneCancelsUpstream(t *testing.T) {
 	cancel()
 	resp.Body.Close()
 	select {
-	case <-up.clientGone:
+	case <-up.ClientGone:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the upstream request was not canceled after the client left")
 	}
@@ -448,15 +449,15 @@ func TestSecretsStayOutOfConfig(t *testing.T) {
 	if !strings.Contains(string(cfg), "{env.POLYGATE_TEST_UPSTREAM_KEY}") {
 		t.Fatalf("the key placeholder is not in the running config: %s", cfg)
 	}
-	g.do("POST", "/v1/chat/completions", "application/json", `{"model":"gpt-4o-mini","messages":[]}`)
-	if got := up.last().Header.Get("Authorization"); got != "Bearer "+upstreamKey {
+	g.Do("POST", "/v1/chat/completions", "application/json", `{"model":"gpt-4o-mini","messages":[]}`)
+	if got := up.Last().Header.Get("Authorization"); got != "Bearer "+upstreamKey {
 		t.Errorf("upstream Authorization = %q", got)
 	}
 }
 
 func TestPlaceholders(t *testing.T) {
-	up := newFakeOpenAI(t)
-	g := startGateway(t, fmt.Sprintf(`	header >X-Model {http.ai_gateway.model}
+	up := gatewaytest.NewFakeOpenAI(t)
+	g := gatewaytest.Start(t, fmt.Sprintf(`	header >X-Model {http.ai_gateway.model}
 	header >X-Provider {http.ai_gateway.provider}
 	header >X-Upstream-Model {http.ai_gateway.upstream_model}
 	ai_gateway {
@@ -474,7 +475,7 @@ func TestPlaceholders(t *testing.T) {
 	}`, up.URL))
 	check := func(what, body string, status int, model, provider, upstream string) {
 		t.Helper()
-		resp, out := g.do("POST", "/v1/chat/completions", "application/json", body)
+		resp, out := g.Do("POST", "/v1/chat/completions", "application/json", body)
 		if resp.StatusCode != status {
 			t.Fatalf("%s: %d %s", what, resp.StatusCode, out)
 		}
@@ -493,9 +494,9 @@ func TestPlaceholders(t *testing.T) {
 }
 
 func TestAccessLogFields(t *testing.T) {
-	up := newFakeOpenAI(t)
+	up := gatewaytest.NewFakeOpenAI(t)
 	logFile := t.TempDir() + "/access.log"
-	g := startGateway(t, fmt.Sprintf(`	log {
+	g := gatewaytest.Start(t, fmt.Sprintf(`	log {
 		output file %s
 		format json
 	}

@@ -3,6 +3,7 @@ package polygate_test
 import (
 	"bufio"
 	"fmt"
+	"github.com/polygate/polygate/internal/gatewaytest"
 	"io"
 	"math"
 	"net/http"
@@ -74,14 +75,14 @@ func quotaSite(up, db string) string {
 
 // fallbackAndBlocked sends a request that falls back from flaky to
 // gpt-4o-mini and one the guardrail blocks.
-func fallbackAndBlocked(t *testing.T, g *gateway) {
+func fallbackAndBlocked(t *testing.T, g *gatewaytest.Gateway) {
 	t.Helper()
 	if resp := chatOK(t, g, "flaky", false); resp.Header.Get("X-Polygate-Attempts") != "2" || resp.Header.Get("X-Polygate-Provider") != "up" {
 		t.Errorf("fallback: attempts %q, provider %q; want 2, up", resp.Header.Get("X-Polygate-Attempts"), resp.Header.Get("X-Polygate-Provider"))
 	}
-	resp, body := g.do("POST", "/v1/chat/completions", "application/json",
+	resp, body := g.Do("POST", "/v1/chat/completions", "application/json",
 		`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"say the forbidden-word"}]}`)
-	expectError(t, resp, body, 400, "invalid_request_error", "content_filter")
+	gatewaytest.ExpectOpenAIError(t, resp, body, 400, "invalid_request_error", "content_filter")
 }
 
 func scrape(t *testing.T, url string) string {
@@ -96,16 +97,16 @@ func scrape(t *testing.T, url string) string {
 }
 
 func TestMetrics(t *testing.T) {
-	up := newFakeOpenAI(t)
+	up := gatewaytest.NewFakeOpenAI(t)
 	db := "sqlite " + filepath.Join(t.TempDir(), "usage.db")
 	// Twice: metrics must work again after a reload.
 	for round := 0; round < 2; round++ {
-		quotaPort := freePort(t)
-		g := startGateway(t, metricsSite(up.URL, db)+fmt.Sprintf("\n}\n:%d {\n", quotaPort)+quotaSite(up.URL, db))
+		quotaPort := gatewaytest.FreePort(t)
+		g := gatewaytest.Start(t, metricsSite(up.URL, db)+fmt.Sprintf("\n}\n:%d {\n", quotaPort)+quotaSite(up.URL, db))
 		for i := 0; i < 3; i++ {
 			chatOK(t, g, "gpt-4o-mini", i == 2)
 		}
-		resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"nope","messages":[]}`)
+		resp, body := g.Do("POST", "/v1/chat/completions", "application/json", `{"model":"nope","messages":[]}`)
 		if resp.StatusCode != 404 {
 			t.Fatalf("%d %s", resp.StatusCode, body)
 		}
@@ -113,14 +114,14 @@ func TestMetrics(t *testing.T) {
 
 		// Plan "one" allows one request per minute: the second is refused.
 		// A new key each round, so the first round's request does not count.
-		q := &gateway{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", quotaPort), Admin: g.Admin}
-		keyID, key := q.createKey("one")
+		q := &gatewaytest.Gateway{T: t, URL: fmt.Sprintf("http://127.0.0.1:%d", quotaPort), Admin: g.Admin}
+		keyID, key := q.CreateKey("one")
 		metered := `{"model":"metered","messages":[{"role":"user","content":"hi"}]}`
-		if resp, body := q.doKey(key, "POST", "/v1/chat/completions", metered, nil); resp.StatusCode != 200 {
+		if resp, body := q.DoKey(key, "POST", "/v1/chat/completions", metered, nil); resp.StatusCode != 200 {
 			t.Fatalf("round %d: first metered request: %d %s", round, resp.StatusCode, body)
 		}
-		resp, body = q.doKey(key, "POST", "/v1/chat/completions", metered, nil)
-		expectError(t, resp, body, 429, "", "rate_limit_exceeded")
+		resp, body = q.DoKey(key, "POST", "/v1/chat/completions", metered, nil)
+		gatewaytest.ExpectOpenAIError(t, resp, body, 429, "", "rate_limit_exceeded")
 
 		expected := fmt.Sprintf(`
 # HELP caddy_ai_gateway_requests_total Gateway requests by public model, provider and HTTP status.
@@ -214,10 +215,10 @@ func scrapeValue(t *testing.T, url, series string) float64 {
 // TestMetricsTwoSites loads the directive on two sites: the second
 // registration must reuse the first's collectors, and both count.
 func TestMetricsTwoSites(t *testing.T) {
-	up := newFakeOpenAI(t)
-	port2 := freePort(t)
-	g := startGateway(t, metricsSite(up.URL, "")+fmt.Sprintf("\n}\n:%d {\n", port2)+metricsSite(up.URL, ""))
-	g2 := &gateway{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port2), Admin: g.Admin}
+	up := gatewaytest.NewFakeOpenAI(t)
+	port2 := gatewaytest.FreePort(t)
+	g := gatewaytest.Start(t, metricsSite(up.URL, "")+fmt.Sprintf("\n}\n:%d {\n", port2)+metricsSite(up.URL, ""))
+	g2 := &gatewaytest.Gateway{T: t, URL: fmt.Sprintf("http://127.0.0.1:%d", port2), Admin: g.Admin}
 	chatOK(t, g, "gpt-4o-mini", false)
 	chatOK(t, g2, "gpt-4o-mini", false)
 	fallbackAndBlocked(t, g)
@@ -236,7 +237,7 @@ caddy_ai_gateway_fallbacks_total{model="flaky"} 2
 # TYPE caddy_ai_gateway_guardrail_actions_total counter
 caddy_ai_gateway_guardrail_actions_total{action="block",category="deny_pattern",guardrail="regex",stage="input"} 2
 `
-	for _, site := range []*gateway{g, g2} {
+	for _, site := range []*gatewaytest.Gateway{g, g2} {
 		if err := testutil.ScrapeAndCompare(site.URL+"/metrics", strings.NewReader(expected),
 			"caddy_ai_gateway_requests_total", "caddy_ai_gateway_fallbacks_total", "caddy_ai_gateway_guardrail_actions_total",
 			"caddy_ai_gateway_key_requests_total", "caddy_ai_gateway_key_cost_usd_total"); err != nil {

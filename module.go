@@ -195,6 +195,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			if !ok {
 				return fmt.Errorf("loading guardrail %d: module %T is not a guardrail", i, mod)
 			}
+			if !guardrails.Runs(gr) {
+				return fmt.Errorf("loading guardrail %q: module %T implements neither guardrails.RequestChecker nor guardrails.OutputChecker", gr.Settings().Name, mod)
+			}
 			gs = append(gs, gr)
 		}
 		chain = guardrails.NewChain(gs)

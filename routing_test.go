@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/polygate/polygate/internal/gatewaytest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,13 +27,13 @@ import (
 //	400-always   a 400 (not retryable)
 type flakyUpstream struct {
 	*httptest.Server
-	ok     *fakeOpenAI
+	ok     *gatewaytest.FakeOpenAI
 	mu     sync.Mutex
 	counts map[string]int
 }
 
 func newFlakyUpstream(t *testing.T) *flakyUpstream {
-	f := &flakyUpstream{ok: newFakeOpenAI(t), counts: map[string]int{}}
+	f := &flakyUpstream{ok: gatewaytest.NewFakeOpenAI(t), counts: map[string]int{}}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
 	return f
@@ -129,10 +130,10 @@ func routingSite(t *testing.T, up string) string {
 	}`, p, up)
 }
 
-func chatOK(t *testing.T, g *gateway, model string, stream bool) *http.Response {
+func chatOK(t *testing.T, g *gatewaytest.Gateway, model string, stream bool) *http.Response {
 	t.Helper()
 	body := fmt.Sprintf(`{"model":%q,"stream":%v,"messages":[{"role":"user","content":"hi"}]}`, model, stream)
-	resp, text := g.do("POST", "/v1/chat/completions", "application/json", body)
+	resp, text := g.Do("POST", "/v1/chat/completions", "application/json", body)
 	if resp.StatusCode != 200 {
 		t.Fatalf("model %s: status %d: %s", model, resp.StatusCode, text)
 	}
@@ -149,7 +150,7 @@ func TestRetryAndFallback(t *testing.T) {
 	for _, stream := range []bool{false, true} {
 		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
 			up := newFlakyUpstream(t)
-			g := startGateway(t, routingSite(t, up.URL))
+			g := gatewaytest.Start(t, routingSite(t, up.URL))
 			cases := []struct {
 				model    string
 				attempts string
@@ -179,9 +180,9 @@ func TestRetryAndFallback(t *testing.T) {
 
 func TestNoRetryOnClientErrors(t *testing.T) {
 	up := newFlakyUpstream(t)
-	g := startGateway(t, routingSite(t, up.URL))
-	resp, body := g.do("POST", "/v1/chat/completions", "application/json", `{"model":"rejected","messages":[]}`)
-	expectError(t, resp, body, 400, "invalid_request_error", "")
+	g := gatewaytest.Start(t, routingSite(t, up.URL))
+	resp, body := g.Do("POST", "/v1/chat/completions", "application/json", `{"model":"rejected","messages":[]}`)
+	gatewaytest.ExpectOpenAIError(t, resp, body, 400, "invalid_request_error", "")
 	if got := resp.Header.Get("X-Polygate-Attempts"); got != "1" {
 		t.Errorf("attempts = %s, want 1", got)
 	}
@@ -196,7 +197,7 @@ func TestNoRetryOnClientErrors(t *testing.T) {
 func TestCooldownSurvivesReload(t *testing.T) {
 	up := newFlakyUpstream(t)
 	site := routingSite(t, up.URL)
-	g := startGateway(t, site)
+	g := gatewaytest.Start(t, site)
 	for i := 0; i < 20; i++ {
 		chatOK(t, g, "mixed", false)
 	}
@@ -205,7 +206,7 @@ func TestCooldownSurvivesReload(t *testing.T) {
 		t.Fatalf("the failing upstream was called %d times; want 1..3 before its cooldown", bad)
 	}
 	// A reload keeps the cooldown: the failing upstream stays skipped.
-	g = startGateway(t, site)
+	g = gatewaytest.Start(t, site)
 	for i := 0; i < 10; i++ {
 		chatOK(t, g, "mixed", i%2 == 0)
 	}
@@ -215,8 +216,8 @@ func TestCooldownSurvivesReload(t *testing.T) {
 }
 
 func TestStreamFailureAfterFirstByte(t *testing.T) {
-	up := newFakeOpenAI(t)
-	g := startGateway(t, fmt.Sprintf(`	ai_gateway {
+	up := gatewaytest.NewFakeOpenAI(t)
+	g := gatewaytest.Start(t, fmt.Sprintf(`	ai_gateway {
 		provider up openai {
 			base_url %s/v1
 		}
@@ -225,7 +226,7 @@ func TestStreamFailureAfterFirstByte(t *testing.T) {
 		}
 	}`, up.URL))
 	_ = up
-	client := g.client(option.WithMaxRetries(0))
+	client := g.OpenAI(option.WithMaxRetries(0))
 	stream := client.Chat.Completions.NewStreaming(context.Background(), openaigo.ChatCompletionNewParams{
 		Model:    "m",
 		Messages: []openaigo.ChatCompletionMessageParamUnion{openaigo.UserMessage("hi")},

@@ -16,29 +16,38 @@ const (
 	EndpointCompletions = "completions"
 )
 
-// scanGuardrail is implemented by the guardrails that search text (pii, regex).
+// scanGuardrail is implemented by the guardrails of this package that search text (pii,
+// regex); the chain runs them on every text, input and output, streams included.
 type scanGuardrail interface {
 	scanGuard() *textGuard
 }
 
-// requestChecker is implemented by the guardrails that judge a whole request (limits, moderation).
-type requestChecker interface {
-	checkRequest(ctx context.Context, req *request, rec *recorder) *Block
+// RequestChecker is implemented by guardrails that judge a whole request before it goes
+// upstream (limits, moderation, and guardrails of other packages). The chain calls it for
+// guardrails whose stages include Input.
+type RequestChecker interface {
+	// CheckRequest judges req. It records what it found in rec and returns a non-nil Block
+	// to refuse the request (the provider is then not called).
+	CheckRequest(ctx context.Context, req *Request, rec *Recorder) *Block
 }
 
-// outputChecker is implemented by the guardrails that judge whole answers (moderation).
-type outputChecker interface {
-	// checkOutput judges one complete answer found at loc.
-	checkOutput(ctx context.Context, text, loc string, rec *recorder) *Block
-	// newStage returns the stage that judges one streamed answer found at loc.
-	newStage(ctx context.Context, loc string, rec *recorder) stage
+// OutputChecker is implemented by guardrails that judge answers (moderation, and guardrails of
+// other packages). The chain calls it for guardrails whose stages include Output: CheckOutput on
+// each non-streamed answer text, NewStreamStage once per streamed text.
+type OutputChecker interface {
+	// CheckOutput judges one complete answer text found at loc (e.g.
+	// "choices[0].message.content"). A non-nil Block empties that choice and finishes it with
+	// content_filter.
+	CheckOutput(ctx context.Context, text, loc string, rec *Recorder) *Block
+	// NewStreamStage returns the stage that judges one streamed answer text found at loc.
+	NewStreamStage(ctx context.Context, loc string, rec *Recorder) StreamStage
 }
 
 type step struct {
 	base *Base
 	tg   *textGuard
-	rc   requestChecker
-	oc   outputChecker
+	rc   RequestChecker
+	oc   OutputChecker
 }
 
 // Chain runs guardrails in their configured order. It is safe for concurrent use.
@@ -48,8 +57,9 @@ type Chain struct {
 	output []step
 }
 
-// NewChain returns a chain running gs (provisioned guardrails) in the given order.
-// Guardrails of types this package does not know are skipped.
+// NewChain returns a chain running gs (provisioned guardrails) in the given order. A guardrail
+// runs if it is one of this package's text scanners or implements [RequestChecker] (on input)
+// or [OutputChecker] (on output); [Runs] tells the host whether a module does any of these.
 func NewChain(gs []Guardrail) *Chain {
 	c := new(Chain)
 	for _, g := range gs {
@@ -61,10 +71,10 @@ func NewChain(gs []Guardrail) *Chain {
 		if sg, ok := g.(scanGuardrail); ok {
 			st.tg = sg.scanGuard()
 		}
-		if rc, ok := g.(requestChecker); ok {
+		if rc, ok := g.(RequestChecker); ok {
 			st.rc = rc
 		}
-		if oc, ok := g.(outputChecker); ok {
+		if oc, ok := g.(OutputChecker); ok {
 			st.oc = oc
 		}
 		if st.tg == nil && st.rc == nil && st.oc == nil {
@@ -83,6 +93,16 @@ func NewChain(gs []Guardrail) *Chain {
 		}
 	}
 	return c
+}
+
+// Runs reports whether a chain can run g: g is one of this package's text scanners, or
+// implements [RequestChecker] or [OutputChecker]. The host refuses a guardrail module that does
+// not, rather than skipping it.
+func Runs(g Guardrail) bool {
+	_, sg := g.(scanGuardrail)
+	_, rc := g.(RequestChecker)
+	_, oc := g.(OutputChecker)
+	return sg || rc || oc
 }
 
 // HasInput reports whether the chain checks requests.
@@ -108,29 +128,45 @@ const (
 	textInput           // input, input[j], prompt, prompt[j]
 )
 
-// reqText is one text of a request.
-type reqText struct {
-	value   string
+// Text is one text of a request: a message's content or one of its
+// parts, a tool call's arguments, an input.
+type Text struct {
+	// Value is the text, as the guardrails before this one left it.
+	Value string
+	// Role is the message's role ("user" for embeddings and prompts).
+	Role string
+
 	index   int // offset of the raw JSON value in the body
 	rawLen  int
 	kind    uint8
 	changed bool
-	msg     int    // message index, or input index (-1 for a single string)
-	sub     int    // part or tool call index
-	role    string // message role
+	msg     int // message index, or input index (-1 for a single string)
+	sub     int // part or tool call index
 }
 
-// request is what the request-level guardrails look at.
-type request struct {
-	endpoint string
-	field    string // "messages", "input" or "prompt"
-	model    string
-	messages int // number of messages (chat) or inputs
-	tokenIDs int // number of token IDs given directly (embeddings, completions)
-	texts    []reqText
+// Request is what a [RequestChecker] judges.
+type Request struct {
+	// Endpoint is "chat/completions", "embeddings" or "completions".
+	Endpoint string
+	// Field is the body field the texts come from: "messages", "input" or
+	// "prompt".
+	Field string
+	// Model is the public model the client asked for.
+	Model string
+	// Messages is the number of messages (chat) or inputs.
+	Messages int
+	// TokenIDs is the number of token IDs given directly (embeddings,
+	// completions).
+	TokenIDs int
+	// Texts are the request's texts, in order.
+	Texts []Text
 }
 
-func (t *reqText) location(field string) string {
+// Location returns where the i-th text is in the request, e.g.
+// "messages[2].content[0]".
+func (r *Request) Location(i int) string { return r.Texts[i].location(r.Field) }
+
+func (t *Text) location(field string) string {
 	switch t.kind {
 	case textContent:
 		return field + "[" + strconv.Itoa(t.msg) + "]"
@@ -145,7 +181,7 @@ func (t *reqText) location(field string) string {
 	return field + "[" + strconv.Itoa(t.msg) + "]"
 }
 
-var requestPool = sync.Pool{New: func() any { return new(request) }}
+var requestPool = sync.Pool{New: func() any { return new(Request) }}
 
 // CheckRequest runs the input guardrails over every text in an OpenAI request body for endpoint
 // "chat/completions" (message contents as strings or text parts, tool results, assistant tool call
@@ -159,13 +195,13 @@ func (c *Chain) CheckRequest(ctx context.Context, endpoint, model string, body [
 	if !c.HasInput() {
 		return body, nil, nil
 	}
-	req := requestPool.Get().(*request)
+	req := requestPool.Get().(*Request)
 	defer func() {
-		clear(req.texts)
-		*req = request{texts: req.texts[:0]}
+		clear(req.Texts)
+		*req = Request{Texts: req.Texts[:0]}
 		requestPool.Put(req)
 	}()
-	req.endpoint, req.model = endpoint, model
+	req.Endpoint, req.Model = endpoint, model
 	s := bytesString(body)
 	switch endpoint {
 	case EndpointChat:
@@ -177,37 +213,37 @@ func (c *Chain) CheckRequest(ctx context.Context, endpoint, model string, body [
 	default:
 		return body, nil, nil
 	}
-	var rec recorder
+	var rec Recorder
 	for _, st := range c.input {
 		if st.tg != nil {
-			for i := range req.texts {
-				t := &req.texts[i]
+			for i := range req.Texts {
+				t := &req.Texts[i]
 				first := -1
-				out, blocked := st.tg.checkText(t.value, func(det int) {
+				out, blocked := st.tg.checkText(t.Value, func(det int) {
 					if first < 0 {
 						first = det
 					}
-					rec.add(Verdict{Guardrail: st.base.Name, Action: st.base.act.String(), Category: st.tg.cat[det], Stage: Input, Location: t.location(req.field)})
+					rec.Add(Verdict{Guardrail: st.base.Name, Action: st.base.act.String(), Category: st.tg.cat[det], Stage: Input, Location: t.location(req.Field)})
 				})
 				if blocked {
-					v := Verdict{Guardrail: st.base.Name, Action: ActionBlock, Category: st.tg.cat[first], Stage: Input, Location: t.location(req.field)}
+					v := Verdict{Guardrail: st.base.Name, Action: ActionBlock, Category: st.tg.cat[first], Stage: Input, Location: t.location(req.Field)}
 					return body, rec.verdicts, newBlock(v, st.tg.what[first])
 				}
-				if out != t.value {
-					t.value, t.changed = out, true
+				if out != t.Value {
+					t.Value, t.changed = out, true
 				}
 			}
 		}
 		if st.rc != nil {
-			if b := st.rc.checkRequest(ctx, req, &rec); b != nil {
+			if b := st.rc.CheckRequest(ctx, req, &rec); b != nil {
 				return body, rec.verdicts, b
 			}
 		}
 	}
 	var edits []edit
-	for i := range req.texts {
-		if t := &req.texts[i]; t.changed {
-			edits = append(edits, edit{at: t.index, n: t.rawLen, text: t.value, str: true})
+	for i := range req.Texts {
+		if t := &req.Texts[i]; t.changed {
+			edits = append(edits, edit{at: t.index, n: t.rawLen, text: t.Value, str: true})
 		}
 	}
 	if len(edits) > 0 {
@@ -216,8 +252,8 @@ func (c *Chain) CheckRequest(ctx context.Context, endpoint, model string, body [
 	return body, rec.verdicts, nil
 }
 
-func collectChat(s string, req *request) {
-	req.field = "messages"
+func collectChat(s string, req *Request) {
+	req.Field = "messages"
 	msgs := gjson.Get(s, "messages")
 	i := 0
 	msgs.ForEach(func(_, m gjson.Result) bool {
@@ -236,12 +272,12 @@ func collectChat(s string, req *request) {
 		})
 		switch {
 		case c.Type == gjson.String:
-			req.texts = append(req.texts, reqText{value: c.Str, index: c.Index, rawLen: len(c.Raw), kind: textContent, msg: i, role: role})
+			req.Texts = append(req.Texts, Text{Value: c.Str, index: c.Index, rawLen: len(c.Raw), kind: textContent, msg: i, Role: role})
 		case c.IsArray():
 			j := 0
 			c.ForEach(func(_, p gjson.Result) bool {
 				if t := p.Get("text"); t.Type == gjson.String {
-					req.texts = append(req.texts, reqText{value: t.Str, index: t.Index, rawLen: len(t.Raw), kind: textPart, msg: i, sub: j, role: role})
+					req.Texts = append(req.Texts, Text{Value: t.Str, index: t.Index, rawLen: len(t.Raw), kind: textPart, msg: i, sub: j, Role: role})
 				}
 				j++
 				return true
@@ -250,7 +286,7 @@ func collectChat(s string, req *request) {
 		j := 0
 		calls.ForEach(func(_, tc gjson.Result) bool {
 			if a := tc.Get("function.arguments"); a.Type == gjson.String {
-				req.texts = append(req.texts, reqText{value: a.Str, index: a.Index, rawLen: len(a.Raw), kind: textToolArgs, msg: i, sub: j, role: role})
+				req.Texts = append(req.Texts, Text{Value: a.Str, index: a.Index, rawLen: len(a.Raw), kind: textToolArgs, msg: i, sub: j, Role: role})
 			}
 			j++
 			return true
@@ -258,31 +294,31 @@ func collectChat(s string, req *request) {
 		i++
 		return true
 	})
-	req.messages = i
+	req.Messages = i
 }
 
-func collectInputs(s, field string, req *request) {
-	req.field = field
+func collectInputs(s, field string, req *Request) {
+	req.Field = field
 	in := gjson.Get(s, field)
 	switch {
 	case in.Type == gjson.String:
-		req.texts = append(req.texts, reqText{value: in.Str, index: in.Index, rawLen: len(in.Raw), kind: textInput, msg: -1, role: "user"})
-		req.messages = 1
+		req.Texts = append(req.Texts, Text{Value: in.Str, index: in.Index, rawLen: len(in.Raw), kind: textInput, msg: -1, Role: "user"})
+		req.Messages = 1
 	case in.IsArray():
 		i := 0
 		in.ForEach(func(_, v gjson.Result) bool {
 			switch {
 			case v.Type == gjson.String:
-				req.texts = append(req.texts, reqText{value: v.Str, index: v.Index, rawLen: len(v.Raw), kind: textInput, msg: i, role: "user"})
+				req.Texts = append(req.Texts, Text{Value: v.Str, index: v.Index, rawLen: len(v.Raw), kind: textInput, msg: i, Role: "user"})
 			case v.Type == gjson.Number:
-				req.tokenIDs++
+				req.TokenIDs++
 			case v.IsArray():
-				v.ForEach(func(_, _ gjson.Result) bool { req.tokenIDs++; return true })
+				v.ForEach(func(_, _ gjson.Result) bool { req.TokenIDs++; return true })
 			}
 			i++
 			return true
 		})
-		req.messages = i
+		req.Messages = i
 	}
 }
 
@@ -297,7 +333,7 @@ func (c *Chain) CheckResponse(ctx context.Context, body []byte) ([]byte, []Verdi
 	}
 	s := bytesString(body)
 	type respText struct {
-		value   string
+		Value   string
 		index   int
 		rawLen  int
 		choice  int
@@ -315,12 +351,12 @@ func (c *Chain) CheckResponse(ctx context.Context, body []byte) ([]byte, []Verdi
 		msg := ch.Get("message")
 		rc := respChoice{content: msg.Get("content"), toolCalls: msg.Get("tool_calls"), finish: ch.Get("finish_reason")}
 		if rc.content.Type == gjson.String {
-			texts = append(texts, respText{value: rc.content.Str, index: rc.content.Index, rawLen: len(rc.content.Raw), choice: k, tool: -1})
+			texts = append(texts, respText{Value: rc.content.Str, index: rc.content.Index, rawLen: len(rc.content.Raw), choice: k, tool: -1})
 		}
 		j := 0
 		rc.toolCalls.ForEach(func(_, tc gjson.Result) bool {
 			if a := tc.Get("function.arguments"); a.Type == gjson.String {
-				texts = append(texts, respText{value: a.Str, index: a.Index, rawLen: len(a.Raw), choice: k, tool: j})
+				texts = append(texts, respText{Value: a.Str, index: a.Index, rawLen: len(a.Raw), choice: k, tool: j})
 			}
 			j++
 			return true
@@ -336,7 +372,7 @@ func (c *Chain) CheckResponse(ctx context.Context, body []byte) ([]byte, []Verdi
 		}
 		return l + "tool_calls[" + strconv.Itoa(t.tool) + "].function.arguments"
 	}
-	var rec recorder
+	var rec Recorder
 	for _, st := range c.output {
 		for i := range texts {
 			t := &texts[i]
@@ -344,19 +380,19 @@ func (c *Chain) CheckResponse(ctx context.Context, body []byte) ([]byte, []Verdi
 				continue
 			}
 			if st.tg != nil {
-				out, blocked := st.tg.checkText(t.value, func(det int) {
-					rec.add(Verdict{Guardrail: st.base.Name, Action: st.base.act.String(), Category: st.tg.cat[det], Stage: Output, Location: loc(t)})
+				out, blocked := st.tg.checkText(t.Value, func(det int) {
+					rec.Add(Verdict{Guardrail: st.base.Name, Action: st.base.act.String(), Category: st.tg.cat[det], Stage: Output, Location: loc(t)})
 				})
 				if blocked {
 					choices[t.choice].blocked = true
 					continue
 				}
-				if out != t.value {
-					t.value, t.changed = out, true
+				if out != t.Value {
+					t.Value, t.changed = out, true
 				}
 			}
 			if st.oc != nil && t.tool < 0 {
-				if b := st.oc.checkOutput(ctx, t.value, loc(t), &rec); b != nil {
+				if b := st.oc.CheckOutput(ctx, t.Value, loc(t), &rec); b != nil {
 					choices[t.choice].blocked = true
 				}
 			}
@@ -380,7 +416,7 @@ func (c *Chain) CheckResponse(ctx context.Context, body []byte) ([]byte, []Verdi
 	}
 	for i := range texts {
 		if t := &texts[i]; t.changed && !choices[t.choice].blocked {
-			edits = append(edits, edit{at: t.index, n: t.rawLen, text: t.value, str: true})
+			edits = append(edits, edit{at: t.index, n: t.rawLen, text: t.Value, str: true})
 		}
 	}
 	if len(edits) > 0 {

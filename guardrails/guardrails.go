@@ -94,8 +94,10 @@ func newBlock(v Verdict, what string) *Block {
 	return &Block{Verdict: v, Message: msg}
 }
 
-// Guardrail is implemented by every module in the http.ai_gateway.guardrails namespace.
-// A [Chain] knows how to run the modules of this package; other implementations are skipped.
+// Guardrail is implemented by every module in the http.ai_gateway.guardrails namespace. Modules
+// of other packages embed [Base] (calling [Base.Setup] in Provision) and implement
+// [RequestChecker] to judge requests, [OutputChecker] to judge answers (streams included), or
+// both.
 type Guardrail interface {
 	caddy.Module
 	// Settings returns the settings common to all guardrails.
@@ -161,6 +163,18 @@ func (b *Base) Stages() Stage { return b.stages }
 
 // Type returns the guardrail type, e.g. "pii". Valid after Provision.
 func (b *Base) Type() string { return b.typ }
+
+// Setup checks and resolves the common settings (name, on, action) of a guardrail of type typ;
+// guardrail modules of other packages call it from their Provision. The action redact is for
+// this package's text scanners only.
+func (b *Base) Setup(typ string) error { return b.provisionBase(typ, false) }
+
+// UnmarshalBlock parses a guardrail's Caddyfile block for modules of other packages: it consumes
+// the guardrail type token, handles the common subdirectives (name, on, action) and hands every
+// other one to own.
+func (b *Base) UnmarshalBlock(d *caddyfile.Dispenser, typ string, own func(d *caddyfile.Dispenser) error) error {
+	return b.unmarshalBlock(d, typ, own)
+}
 
 // provisionBase checks and resolves the common settings of a guardrail of type typ.
 // redact tells whether the type supports the redact action.

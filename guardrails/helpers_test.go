@@ -56,9 +56,9 @@ func batchRedact(g *textGuard, s string) string {
 
 // streamText feeds parts to a scanStream and returns each release.
 func streamText(g *textGuard, parts []string) (released []string, blocked bool) {
-	st := &scanStream{g: g, rec: &recorder{}, loc: "test"}
+	st := &scanStream{g: g, rec: &Recorder{}, loc: "test"}
 	for i, p := range parts {
-		out, b := st.feed(p, i == len(parts)-1, nil)
+		out, b := st.Feed(p, i == len(parts)-1, nil)
 		if b {
 			return released, true
 		}

@@ -161,37 +161,37 @@ func (l *Limits) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	})
 }
 
-func (l *Limits) checkRequest(_ context.Context, req *request, rec *recorder) *Block {
+func (l *Limits) CheckRequest(_ context.Context, req *Request, rec *Recorder) *Block {
 	block := func(cat, loc, msg string) *Block {
 		v := Verdict{Guardrail: l.Name, Action: ActionBlock, Category: cat, Stage: Input, Location: loc}
-		rec.add(v)
+		rec.Add(v)
 		return &Block{Verdict: v, Message: fmt.Sprintf("blocked by guardrail %q: %s", l.Name, msg)}
 	}
-	if len(l.Models) > 0 && !slices.Contains(l.Models, req.model) {
-		return block("model", "model", fmt.Sprintf("model %q is not allowed", req.model))
+	if len(l.Models) > 0 && !slices.Contains(l.Models, req.Model) {
+		return block("model", "model", fmt.Sprintf("model %q is not allowed", req.Model))
 	}
-	if l.MaxMessages > 0 && req.messages > l.MaxMessages {
-		return block("max_messages", req.field, fmt.Sprintf("%d %s, more than the limit of %d", req.messages, req.field, l.MaxMessages))
+	if l.MaxMessages > 0 && req.Messages > l.MaxMessages {
+		return block("max_messages", req.Field, fmt.Sprintf("%d %s, more than the limit of %d", req.Messages, req.Field, l.MaxMessages))
 	}
 	if l.MaxInputTokens > 0 {
 		if n, over := l.countTokens(req); over {
-			return block("max_input_tokens", req.field, fmt.Sprintf("input has %d or more tokens, more than the limit of %d", n, l.MaxInputTokens))
+			return block("max_input_tokens", req.Field, fmt.Sprintf("input has %d or more tokens, more than the limit of %d", n, l.MaxInputTokens))
 		}
 	}
 	return nil
 }
 
 // countTokens counts the input tokens of req, stopping once the limit is passed.
-func (l *Limits) countTokens(req *request) (int, bool) {
+func (l *Limits) countTokens(req *Request) (int, bool) {
 	limit := l.MaxInputTokens
-	overhead := req.tokenIDs
-	if req.endpoint == EndpointChat {
-		overhead += 3*req.messages + 3
+	overhead := req.TokenIDs
+	if req.Endpoint == EndpointChat {
+		overhead += 3*req.Messages + 3
 	}
 	// A token is at least one byte: skip tokenizing when the bytes cannot exceed the limit.
 	bytes := overhead
-	for i := range req.texts {
-		bytes += len(req.texts[i].value)
+	for i := range req.Texts {
+		bytes += len(req.Texts[i].Value)
 	}
 	if bytes <= limit {
 		return bytes, false
@@ -200,8 +200,8 @@ func (l *Limits) countTokens(req *request) (int, bool) {
 	if n > limit {
 		return n, true
 	}
-	for i := range req.texts {
-		c, _ := l.codec.Count(req.texts[i].value)
+	for i := range req.Texts {
+		c, _ := l.codec.Count(req.Texts[i].Value)
 		n += c
 		if n > limit {
 			return n, true

@@ -42,7 +42,7 @@ func TestLimitsTokens(t *testing.T) {
 	if blk == nil || blk.Verdict.Category != "max_input_tokens" || blk.Verdict.Location != "messages" {
 		t.Fatalf("block %v", blk)
 	}
-	n, over := l.countTokens(&request{endpoint: EndpointChat, messages: 1, texts: []reqText{{value: strings.Repeat(" hello", 20)}}})
+	n, over := l.countTokens(&Request{Endpoint: EndpointChat, Messages: 1, Texts: []Text{{Value: strings.Repeat(" hello", 20)}}})
 	if over || n != 26 {
 		t.Fatalf("count %d over %v", n, over)
 	}

@@ -430,18 +430,18 @@ func (m *Moderation) describe(cats []string) string {
 }
 
 // judge classifies turns and records the outcome. It returns a block if the guardrail blocks.
-func (m *Moderation) judge(ctx context.Context, turns []turn, agent bool, stage Stage, loc string, rec *recorder) *Block {
+func (m *Moderation) judge(ctx context.Context, turns []turn, agent bool, stage Stage, loc string, rec *Recorder) *Block {
 	cats, err := m.classify(ctx, turns, agent)
 	if err != nil {
 		m.logger.Warn("moderation classifier failed",
 			zap.String("guardrail", m.Name), zap.String("model", m.Model), zap.Error(err))
 		v := Verdict{Guardrail: m.Name, Action: ActionLog, Category: "classifier_error", Stage: stage, Location: loc}
 		if m.failOpen {
-			rec.add(v)
+			rec.Add(v)
 			return nil
 		}
 		v.Action = ActionBlock
-		rec.add(v)
+		rec.Add(v)
 		return &Block{Verdict: v, Message: fmt.Sprintf("blocked by guardrail %q: moderation classifier unavailable", m.Name)}
 	}
 	if len(cats) == 0 {
@@ -449,7 +449,7 @@ func (m *Moderation) judge(ctx context.Context, turns []turn, agent bool, stage 
 	}
 	act := m.act.String()
 	for _, c := range cats {
-		rec.add(Verdict{Guardrail: m.Name, Action: act, Category: c, Stage: stage, Location: loc})
+		rec.Add(Verdict{Guardrail: m.Name, Action: act, Category: c, Stage: stage, Location: loc})
 	}
 	if m.act != actBlock {
 		return nil
@@ -457,33 +457,33 @@ func (m *Moderation) judge(ctx context.Context, turns []turn, agent bool, stage 
 	return newBlock(Verdict{Guardrail: m.Name, Action: act, Category: cats[0], Stage: stage, Location: loc}, m.describe(cats))
 }
 
-func (m *Moderation) checkRequest(ctx context.Context, req *request, rec *recorder) *Block {
+func (m *Moderation) CheckRequest(ctx context.Context, req *Request, rec *Recorder) *Block {
 	var turns []turn
-	for i := range req.texts {
-		t := &req.texts[i]
-		switch t.role {
+	for i := range req.Texts {
+		t := &req.Texts[i]
+		switch t.Role {
 		case "system", "developer":
 			continue
 		}
-		if t.value == "" {
+		if t.Value == "" {
 			continue
 		}
-		turns = append(turns, turn{agent: t.role == "assistant", text: t.value})
+		turns = append(turns, turn{agent: t.Role == "assistant", text: t.Value})
 	}
 	if len(turns) == 0 {
 		return nil
 	}
-	return m.judge(ctx, turns, false, Input, req.field, rec)
+	return m.judge(ctx, turns, false, Input, req.Field, rec)
 }
 
-func (m *Moderation) checkOutput(ctx context.Context, text, loc string, rec *recorder) *Block {
+func (m *Moderation) CheckOutput(ctx context.Context, text, loc string, rec *Recorder) *Block {
 	if strings.TrimSpace(text) == "" {
 		return nil
 	}
 	return m.judge(ctx, []turn{{agent: true, text: text}}, true, Output, loc, rec)
 }
 
-func (m *Moderation) newStage(ctx context.Context, loc string, rec *recorder) stage {
+func (m *Moderation) NewStreamStage(ctx context.Context, loc string, rec *Recorder) StreamStage {
 	return &moderationStream{m: m, ctx: ctx, loc: loc, rec: rec}
 }
 
@@ -492,13 +492,13 @@ type moderationStream struct {
 	m       *Moderation
 	ctx     context.Context
 	loc     string
-	rec     *recorder
+	rec     *Recorder
 	text    []byte // the answer so far
 	checked int    // bytes judged and released (action block)
 	done    bool
 }
 
-func (st *moderationStream) feed(in string, final bool, out []byte) ([]byte, bool) {
+func (st *moderationStream) Feed(in string, final bool, out []byte) ([]byte, bool) {
 	if st.done {
 		return out, false
 	}
@@ -507,7 +507,7 @@ func (st *moderationStream) feed(in string, final bool, out []byte) ([]byte, boo
 		out = append(out, in...)
 		if final {
 			st.done = true
-			st.m.checkOutput(st.ctx, string(st.text), st.loc, st.rec)
+			st.m.CheckOutput(st.ctx, string(st.text), st.loc, st.rec)
 			st.text = nil
 		}
 		return out, false
@@ -528,7 +528,7 @@ func (st *moderationStream) feed(in string, final bool, out []byte) ([]byte, boo
 	if end <= st.checked {
 		return out, false
 	}
-	if b := st.m.checkOutput(st.ctx, string(st.text[:end]), st.loc, st.rec); b != nil {
+	if b := st.m.CheckOutput(st.ctx, string(st.text[:end]), st.loc, st.rec); b != nil {
 		st.done = true
 		return out, true
 	}
@@ -537,7 +537,7 @@ func (st *moderationStream) feed(in string, final bool, out []byte) ([]byte, boo
 	return out, false
 }
 
-func (st *moderationStream) held() bool {
+func (st *moderationStream) Held() bool {
 	return st.m.act != actLog && !st.done && st.checked < len(st.text)
 }
 

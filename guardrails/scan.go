@@ -134,14 +134,14 @@ const ctxKeep = 16
 // scanStream runs a textGuard over one streamed text.
 type scanStream struct {
 	g    *textGuard
-	rec  *recorder
+	rec  *Recorder
 	loc  string
 	buf  []byte
 	pos  int // scan position in buf; with block or redact, everything before it is released
 	done bool
 }
 
-func (st *scanStream) feed(in string, final bool, out []byte) ([]byte, bool) {
+func (st *scanStream) Feed(in string, final bool, out []byte) ([]byte, bool) {
 	if st.done {
 		return out, false
 	}
@@ -157,7 +157,7 @@ func (st *scanStream) feed(in string, final bool, out []byte) ([]byte, bool) {
 		if st.g.exempt != nil && st.g.exempt(s[h.start:h.end]) {
 			return true
 		}
-		st.rec.add(Verdict{Guardrail: st.g.base.Name, Action: act.String(), Category: st.g.cat[h.det], Stage: Output, Location: st.loc})
+		st.rec.Add(Verdict{Guardrail: st.g.base.Name, Action: act.String(), Category: st.g.cat[h.det], Stage: Output, Location: st.loc})
 		switch act {
 		case actBlock:
 			blocked = true
@@ -194,7 +194,7 @@ func (st *scanStream) feed(in string, final bool, out []byte) ([]byte, bool) {
 	return out, false
 }
 
-func (st *scanStream) held() bool {
+func (st *scanStream) Held() bool {
 	return st.g.base.act != actLog && st.pos < len(st.buf)
 }
 
@@ -206,12 +206,12 @@ func bytesString(b []byte) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-// recorder collects verdicts, one per distinct verdict.
-type recorder struct {
+// Recorder collects verdicts, one per distinct verdict.
+type Recorder struct {
 	verdicts []Verdict
 }
 
-func (r *recorder) add(v Verdict) {
+func (r *Recorder) Add(v Verdict) {
 	for _, x := range r.verdicts {
 		if x == v {
 			return

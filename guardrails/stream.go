@@ -9,19 +9,22 @@ import (
 	"github.com/tidwall/gjson"
 )
 
-// stage is one output guardrail running over one streamed text.
-type stage interface {
-	// feed appends in to the text seen by the stage and appends to out what the stage releases.
-	// final marks the end of the text. blocked reports that the guardrail blocks the answer.
-	feed(in string, final bool, out []byte) (_ []byte, blocked bool)
-	// held reports whether the stage holds back text it was given.
-	held() bool
+// StreamStage is one output guardrail running over one streamed text (a choice's content or a
+// tool call's arguments). Stages run in the chain's order, each on what the previous released.
+type StreamStage interface {
+	// Feed appends in to the text seen by the stage and appends to out what the stage releases
+	// to the client (all of in, a part of what it held, or nothing yet). final marks the end of
+	// the text: the stage then releases or blocks everything it holds. blocked reports that
+	// the guardrail blocks the answer.
+	Feed(in string, final bool, out []byte) (_ []byte, blocked bool)
+	// Held reports whether the stage holds back text it was given.
+	Held() bool
 }
 
 // field is the pipeline of output stages for one streamed text: a choice's content or the
 // arguments of one of its tool calls.
 type field struct {
-	stages []stage
+	stages []StreamStage
 	bufs   [2][]byte
 	done   bool
 }
@@ -33,7 +36,7 @@ func (fl *field) feed(in string, final bool) (string, bool) {
 	}
 	cur := in
 	for k, st := range fl.stages {
-		b, blocked := st.feed(cur, final, fl.bufs[k%2][:0])
+		b, blocked := st.Feed(cur, final, fl.bufs[k%2][:0])
 		fl.bufs[k%2] = b
 		if blocked {
 			fl.done = true
@@ -49,7 +52,7 @@ func (fl *field) feed(in string, final bool) (string, bool) {
 
 func (fl *field) held() bool {
 	for _, st := range fl.stages {
-		if st.held() {
+		if st.Held() {
 			return true
 		}
 	}
@@ -101,7 +104,7 @@ type queued struct {
 type StreamFilter struct {
 	ctx     context.Context
 	chain   *Chain
-	rec     recorder
+	rec     Recorder
 	choices []*choiceState
 	queue   []queued
 	done    bool
@@ -143,7 +146,7 @@ func (f *StreamFilter) newField(loc string, content bool) *field {
 		case st.tg != nil:
 			fl.stages = append(fl.stages, &scanStream{g: st.tg, rec: &f.rec, loc: loc})
 		case st.oc != nil && content:
-			fl.stages = append(fl.stages, st.oc.newStage(f.ctx, loc, &f.rec))
+			fl.stages = append(fl.stages, st.oc.NewStreamStage(f.ctx, loc, &f.rec))
 		}
 	}
 	return fl

@@ -95,22 +95,22 @@ func TestStreamBlockEverySplit(t *testing.T) {
 
 func TestStreamReleasesEarly(t *testing.T) {
 	g := newPII(t, "redact", []string{"output"}).tg
-	st := &scanStream{g: g, rec: &recorder{}, loc: "x"}
-	out, _ := st.feed("Hello there, my friend. Your ", false, nil)
+	st := &scanStream{g: g, rec: &Recorder{}, loc: "x"}
+	out, _ := st.Feed("Hello there, my friend. Your ", false, nil)
 	if string(out) != "Hello there, my friend. Your " {
 		t.Fatalf("released %q", out)
 	}
-	out, _ = st.feed("mail is a@b", false, nil)
+	out, _ = st.Feed("mail is a@b", false, nil)
 	if string(out) != "mail is " {
 		t.Fatalf("released %q", out)
 	}
-	out, _ = st.feed(".com!", true, nil)
+	out, _ = st.Feed(".com!", true, nil)
 	if string(out) != "[REDACTED:email]!" {
 		t.Fatalf("released %q", out)
 	}
 	r := newRegex(t, "block", []string{"output"}, `(?i)ignore (all )?previous instructions`).tg
-	st = &scanStream{g: r, rec: &recorder{}, loc: "x"}
-	out, _ = st.feed("Sure. I will not ign", false, nil)
+	st = &scanStream{g: r, rec: &Recorder{}, loc: "x"}
+	out, _ = st.Feed("Sure. I will not ign", false, nil)
 	if string(out) != "Sure. I will not " {
 		t.Fatalf("released %q", out)
 	}
@@ -355,9 +355,9 @@ func TestStreamHoldIsBounded(t *testing.T) {
 			if piece == "eyJ" && g.base.typ == "pii" {
 				limit = jwtMax + 16 // a token in progress is held up to the longest JWT accepted
 			}
-			st := &scanStream{g: g, rec: &recorder{}, loc: "x"}
+			st := &scanStream{g: g, rec: &Recorder{}, loc: "x"}
 			for i := 0; i < 7000; i++ {
-				st.feed(piece, false, nil)
+				st.Feed(piece, false, nil)
 				if held := len(st.buf) - st.pos; held > limit {
 					t.Fatalf("%s: %q repeated %d times: %d bytes held", g.base.typ, piece, i+1, held)
 				}

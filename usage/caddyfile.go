@@ -9,12 +9,9 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
-// Directives lists the Caddyfile subdirectives [Config.UnmarshalDirective]
-// handles.
-var Directives = []string{"database", "auth", "default_plan", "plan"}
-
 // UnmarshalDirective parses the subdirective at the dispenser's current
-// token if it is one of [Directives] and reports whether it was. The host
+// token if it is one of the accounting subdirectives (database, auth,
+// default_plan, plan) and reports whether it was. The host
 // calls it for every token of its block:
 //
 //	for nesting := d.Nesting(); d.NextBlock(nesting); {

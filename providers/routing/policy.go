@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
 func init() {
@@ -105,9 +106,33 @@ func pickMin(cands []*Upstream, score func(*Upstream) int64) *Upstream {
 	return pickWeighted(best)
 }
 
+// UnmarshalCaddyfile reads `lb_policy weighted`: the policy takes no options.
+func (*Weighted) UnmarshalCaddyfile(d *caddyfile.Dispenser) error { return noOptions(d) }
+
+// UnmarshalCaddyfile reads `lb_policy least_busy`: the policy takes no options.
+func (*LeastBusy) UnmarshalCaddyfile(d *caddyfile.Dispenser) error { return noOptions(d) }
+
+// UnmarshalCaddyfile reads `lb_policy lowest_latency`: the policy takes no options.
+func (*LowestLatency) UnmarshalCaddyfile(d *caddyfile.Dispenser) error { return noOptions(d) }
+
+func noOptions(d *caddyfile.Dispenser) error {
+	d.Next() // the policy's name
+	name := d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(d.Nesting()) {
+		return d.Errf("lb_policy %s takes no options; found '%s'", name, d.Val())
+	}
+	return nil
+}
+
 // Interface guards
 var (
-	_ Policy = Weighted{}
-	_ Policy = LeastBusy{}
-	_ Policy = LowestLatency{}
+	_ Policy                = Weighted{}
+	_ Policy                = LeastBusy{}
+	_ Policy                = LowestLatency{}
+	_ caddyfile.Unmarshaler = (*Weighted)(nil)
+	_ caddyfile.Unmarshaler = (*LeastBusy)(nil)
+	_ caddyfile.Unmarshaler = (*LowestLatency)(nil)
 )

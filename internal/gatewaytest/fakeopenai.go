@@ -1,4 +1,4 @@
-package polygate_test
+package gatewaytest
 
 import (
 	"encoding/json"
@@ -14,14 +14,14 @@ import (
 	"time"
 )
 
-// seenRequest is what the fake upstream received.
-type seenRequest struct {
+// SeenRequest is what a fake upstream received.
+type SeenRequest struct {
 	Method, Path, RawQuery string
 	Header                 http.Header
 	Body                   []byte
 }
 
-// fakeOpenAI is an OpenAI-compatible upstream for tests. The model name
+// FakeOpenAI is an OpenAI-compatible upstream for tests (an httptest server). The model name
 // chooses its behaviour:
 //
 //	tools*          answers with a tool call
@@ -33,40 +33,46 @@ type seenRequest struct {
 //	slow            waits 3s before answering
 //	hang-stream     sends one event, then waits for the client to leave
 //	anything else   "Hello world" with usage
-type fakeOpenAI struct {
+//
+// POST /v1/moderations flags an input that contains "attack" (category
+// violence).
+type FakeOpenAI struct {
 	*httptest.Server
 	mu       sync.Mutex
-	requests []seenRequest
-	// clientGone is closed when a hang-stream request's context ends.
-	clientGone chan struct{}
+	requests []SeenRequest
+	// ClientGone is closed when a hang-stream request's context ends.
+	ClientGone chan struct{}
 }
 
-func newFakeOpenAI(t *testing.T) *fakeOpenAI {
-	f := &fakeOpenAI{clientGone: make(chan struct{})}
+// NewFakeOpenAI starts a FakeOpenAI, closed when the test ends.
+func NewFakeOpenAI(t testing.TB) *FakeOpenAI {
+	f := &FakeOpenAI{ClientGone: make(chan struct{})}
 	f.Server = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.Close)
 	return f
 }
 
-func (f *fakeOpenAI) last() seenRequest {
+// Last is the last request received.
+func (f *FakeOpenAI) Last() SeenRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if len(f.requests) == 0 {
-		return seenRequest{}
+		return SeenRequest{}
 	}
 	return f.requests[len(f.requests)-1]
 }
 
-func (f *fakeOpenAI) count() int {
+// Count is how many requests were received.
+func (f *FakeOpenAI) Count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.requests)
 }
 
-func (f *fakeOpenAI) serve(w http.ResponseWriter, r *http.Request) {
+func (f *FakeOpenAI) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
-	f.requests = append(f.requests, seenRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
+	f.requests = append(f.requests, SeenRequest{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 	f.mu.Unlock()
 	w.Header().Set("X-Request-Id", "req_fake")
 	switch r.URL.Path {
@@ -93,6 +99,15 @@ func (f *fakeOpenAI) serve(w http.ResponseWriter, r *http.Request) {
 			fields[p.FormName()] = string(v)
 		}
 		writeJSONString(w, fmt.Sprintf(`{"text":%q}`, "model="+fields["model"]+" file="+fields["file"]))
+	case "/v1/moderations":
+		var req struct {
+			Model string
+			Input any
+		}
+		_ = json.Unmarshal(body, &req)
+		in, _ := json.Marshal(req.Input)
+		flagged := strings.Contains(string(in), "attack")
+		writeJSONString(w, fmt.Sprintf(`{"id":"modr-1","model":%q,"results":[{"flagged":%t,"categories":{"violence":%t},"category_scores":{"violence":0.5}}]}`, req.Model, flagged, flagged))
 	case "/v1/files":
 		writeJSONString(w, `{"object":"list","data":[]}`)
 	default:
@@ -106,7 +121,7 @@ func writeJSONString(w http.ResponseWriter, s string) {
 	_, _ = io.WriteString(w, s)
 }
 
-func (f *fakeOpenAI) chat(w http.ResponseWriter, r *http.Request, body []byte) {
+func (f *FakeOpenAI) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 	var req struct {
 		Model    string `json:"model"`
 		Messages []struct {
@@ -186,7 +201,7 @@ func (f *fakeOpenAI) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 	case "hang-stream":
 		send(chunk(`{"role":"assistant","content":"wait"}`, ""))
 		<-r.Context().Done()
-		close(f.clientGone)
+		close(f.ClientGone)
 		return
 	}
 	if tools {
@@ -207,7 +222,7 @@ func (f *fakeOpenAI) chat(w http.ResponseWriter, r *http.Request, body []byte) {
 	send("[DONE]")
 }
 
-func (f *fakeOpenAI) echo(w http.ResponseWriter, model, text string, stream, usage bool) {
+func (f *FakeOpenAI) echo(w http.ResponseWriter, model, text string, stream, usage bool) {
 	quoted, _ := json.Marshal(text)
 	if !stream {
 		writeJSONString(w, fmt.Sprintf(`{"id":"chatcmpl-e","object":"chat.completion","created":1700000000,"model":%q,"choices":[{"index":0,"message":{"role":"assistant","content":%s},"finish_reason":"stop"}],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}`, model, quoted))
