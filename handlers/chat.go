@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,7 +71,7 @@ func (x *chatExchange) parse(c *Call) *openai.Error {
 		return openai.InvalidRequest("messages", "you must provide a messages parameter (an array of messages)")
 	}
 	c.modelAt.Index += trimmedOffset(c.body)
-	c.Model = c.modelAt.Str
+	c.Model = strings.Clone(c.modelAt.Str) // records outlive the body
 	return nil
 }
 

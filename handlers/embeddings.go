@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"github.com/tidwall/gjson"
 
@@ -41,7 +42,7 @@ func (embeddingsExchange) parse(c *Call) *openai.Error {
 		return openai.InvalidRequest("input", "you must provide an input parameter")
 	}
 	model.Index += trimmedOffset(c.body)
-	c.modelAt, c.Model = model, model.Str
+	c.modelAt, c.Model = model, strings.Clone(model.Str) // records outlive the body
 	return nil
 }
 

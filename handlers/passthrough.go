@@ -82,7 +82,7 @@ func (x *passthroughExchange) parse(c *Call) *openai.Error {
 			x.query = true
 		}
 	}
-	c.Model, x.rewrite = model, rewrite
+	c.Model, x.rewrite = strings.Clone(model), rewrite // records outlive the body
 	x.header = forwardHeader(r.Header, isUpgrade(r.Header))
 	return nil
 }
