@@ -135,6 +135,8 @@ func (g *Gateway) settle(c *Call) {
 	}
 	rec := usage.Record{
 		Time:          c.Start,
+		Endpoint:      c.Endpoint,
+		Origin:        c.Origin,
 		Model:         c.Model,
 		Provider:      c.Provider,
 		UpstreamModel: c.UpstreamModel,

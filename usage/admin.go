@@ -24,7 +24,7 @@ func init() {
 //	POST   /ai_gateway/keys       {"name", "plan"?, "budget_usd"?, "expires_at"?} → 201 {"id", "key", ...}
 //	GET    /ai_gateway/keys       → 200 [{"id", "name", "plan", "hint", "status", ...}]
 //	DELETE /ai_gateway/keys/{id}  → 200 {"id", "status": "revoked", ...}
-//	GET    /ai_gateway/usage?group_by=key|caller|model|provider|day&since=&until=
+//	GET    /ai_gateway/usage?group_by=key|caller|model|provider|endpoint|day&since=&until=
 //
 // since and until are RFC 3339 times or YYYY-MM-DD dates (UTC); until is
 // exclusive for a time and inclusive for a date. Default: the current

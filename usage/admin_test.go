@@ -125,10 +125,16 @@ func TestAdminAPI(t *testing.T) {
 		// Usage report.
 		day := time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)
 		for i, m := range []string{"gpt-4o", "gpt-4o", "claude"} {
+			endpoint := "chat/completions"
+			if m == "claude" {
+				endpoint = "messages"
+			}
 			s.Record(Caller{ID: "key:" + id, KeyID: id}, Record{Time: day.Add(time.Duration(i) * time.Hour),
-				Model: m, Provider: "p" + m[:1], InputTokens: 100, OutputTokens: 10, CostUSD: 0.5})
+				Model: m, Provider: "p" + m[:1], InputTokens: 100, OutputTokens: 10, CostUSD: 0.5, Endpoint: endpoint})
 		}
-		s.Record(Caller{ID: "ip:1"}, Record{Time: day.AddDate(0, 0, 1), Model: "gpt-4o", InputTokens: 1, CostUSD: 0.25})
+		s.Record(Caller{ID: "ip:1"}, Record{Time: day.AddDate(0, 0, 1), Model: "gpt-4o", InputTokens: 1, CostUSD: 0.25,
+			Endpoint: "moderations", Origin: "guardrail moderation"})
+		s.Record(Caller{ID: "ip:1"}, Record{Time: day.AddDate(0, 0, 1), Model: "old", InputTokens: 2, CostUSD: 0.125})
 		flushAll(t, s)
 		code, obj, _ = call(t, srv, "GET", "/ai_gateway/usage?group_by=model&since=2025-03-15&until=2025-03-16", "")
 		if code != 200 || obj["group_by"] != "model" {
@@ -136,21 +142,33 @@ func TestAdminAPI(t *testing.T) {
 		}
 		rows := reportRows(obj)
 		want := `[{"group":"gpt-4o","requests":3,"input_tokens":201,"output_tokens":20,"cost_usd":1.25},` +
-			`{"group":"claude","requests":1,"input_tokens":100,"output_tokens":10,"cost_usd":0.5}]`
+			`{"group":"claude","requests":1,"input_tokens":100,"output_tokens":10,"cost_usd":0.5},` +
+			`{"group":"old","requests":1,"input_tokens":2,"output_tokens":0,"cost_usd":0.125}]`
 		if rows != want {
 			t.Errorf("by model:\n got %s\nwant %s", rows, want)
+		}
+		// A record without an endpoint (as every row stored before the
+		// column existed) is its own group, "".
+		_, obj, _ = call(t, srv, "GET", "/ai_gateway/usage?group_by=endpoint&since=2025-03-15&until=2025-03-16", "")
+		rows = reportRows(obj)
+		want = `[{"group":"chat/completions","requests":2,"input_tokens":200,"output_tokens":20,"cost_usd":1},` +
+			`{"group":"messages","requests":1,"input_tokens":100,"output_tokens":10,"cost_usd":0.5},` +
+			`{"group":"moderations","requests":1,"input_tokens":1,"output_tokens":0,"cost_usd":0.25},` +
+			`{"group":"","requests":1,"input_tokens":2,"output_tokens":0,"cost_usd":0.125}]`
+		if obj["group_by"] != "endpoint" || rows != want {
+			t.Errorf("by endpoint:\n got %s\nwant %s", rows, want)
 		}
 		_, obj, _ = call(t, srv, "GET", "/ai_gateway/usage?group_by=day&since=2025-03-01T00:00:00Z&until=2025-04-01", "")
 		rows = reportRows(obj)
 		want = `[{"group":"2025-03-15","requests":3,"input_tokens":300,"output_tokens":30,"cost_usd":1.5},` +
-			`{"group":"2025-03-16","requests":1,"input_tokens":1,"output_tokens":0,"cost_usd":0.25}]`
+			`{"group":"2025-03-16","requests":2,"input_tokens":3,"output_tokens":0,"cost_usd":0.375}]`
 		if rows != want {
 			t.Errorf("by day:\n got %s\nwant %s", rows, want)
 		}
 		_, obj, _ = call(t, srv, "GET", "/ai_gateway/usage?group_by=key&since=2025-03-01&until=2025-03-31", "")
 		rows = reportRows(obj)
 		want = `[{"group":"` + id + `","name":"alice","requests":3,"input_tokens":300,"output_tokens":30,"cost_usd":1.5},` +
-			`{"group":"","requests":1,"input_tokens":1,"output_tokens":0,"cost_usd":0.25}]`
+			`{"group":"","requests":2,"input_tokens":3,"output_tokens":0,"cost_usd":0.375}]`
 		if rows != want {
 			t.Errorf("by key:\n got %s\nwant %s", rows, want)
 		}
@@ -238,8 +256,14 @@ func TestCLI(t *testing.T) {
 		t.Errorf("list --json: %v\n%s", err, out)
 	}
 
-	s.Record(Caller{ID: "key:" + id, KeyID: id}, Record{Model: "gpt-4o", InputTokens: 1000, OutputTokens: 200, CostUSD: 0.012})
+	s.Record(Caller{ID: "key:" + id, KeyID: id}, Record{Model: "gpt-4o", InputTokens: 1000, OutputTokens: 200, CostUSD: 0.012,
+		Endpoint: "chat/completions"})
 	flushAll(t, s)
+	out, err = runCLI(t, "usage", "--group-by", "endpoint", "--address", addr)
+	if err != nil || !regexp.MustCompile(`ENDPOINT\s+REQUESTS`).MatchString(out) ||
+		!regexp.MustCompile(`chat/completions\s+1\s+1000\s+200\s+\$0\.0120`).MatchString(out) {
+		t.Errorf("usage by endpoint: %v\n%s", err, out)
+	}
 	out, err = runCLI(t, "usage", "--group-by", "model", "--address", addr)
 	if err != nil || !regexp.MustCompile(`gpt-4o\s+1\s+1000\s+200\s+\$0\.0120`).MatchString(out) ||
 		!regexp.MustCompile(`TOTAL\s+1\s+1000\s+200\s+\$0\.0120`).MatchString(out) {

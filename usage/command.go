@@ -28,7 +28,7 @@ reports, through the admin API of a running Caddy (admin.api.ai_gateway).
   caddy ai-gateway keys create --name <name> [--plan <plan>] [--budget <usd>] [--expires <time>]
   caddy ai-gateway keys list
   caddy ai-gateway keys revoke <id>
-  caddy ai-gateway usage [--group-by key|caller|model|provider|day] [--since <time>] [--until <time>]
+  caddy ai-gateway usage [--group-by key|caller|model|provider|endpoint|day] [--since <time>] [--until <time>]
 
 Times are RFC 3339 or YYYY-MM-DD (UTC). The admin address is --address, or
 the one in --config, or localhost:2019. When the handlers use several
@@ -76,12 +76,12 @@ func buildCommand(cmd *cobra.Command) {
 	keys.AddCommand(create, list, revoke)
 
 	report := &cobra.Command{
-		Use:   "usage [--group-by key|caller|model|provider|day] [--since <time>] [--until <time>]",
+		Use:   "usage [--group-by key|caller|model|provider|endpoint|day] [--since <time>] [--until <time>]",
 		Short: "Shows requests, tokens and cost",
 		Args:  cobra.NoArgs,
 		RunE:  runUsage,
 	}
-	report.Flags().String("group-by", "model", "Grouping: key, caller, model, provider or day")
+	report.Flags().String("group-by", "model", "Grouping: key, caller, model, provider, endpoint or day")
 	report.Flags().String("since", "", "Start, RFC 3339 or YYYY-MM-DD (default: start of this month)")
 	report.Flags().String("until", "", "End, RFC 3339 (exclusive) or YYYY-MM-DD (inclusive) (default: now)")
 
@@ -271,6 +271,8 @@ func groupHeader(groupBy string) string {
 		return "CALLER"
 	case "provider":
 		return "PROVIDER"
+	case "endpoint":
+		return "ENDPOINT"
 	case "day":
 		return "DAY"
 	}

@@ -33,8 +33,8 @@ const (
 	DefaultShutdownTimeout    = 5 * time.Second
 	DefaultMaxTokens          = 4096
 
-	// maxBatchSize keeps a multi-row INSERT under SQLite's limit of
-	// 32766 bound parameters.
+	// maxBatchSize bounds what one batch holds in memory, and what a
+	// batch the database refuses retries record by record.
 	maxBatchSize = 1000
 )
 
@@ -74,7 +74,8 @@ type Config struct {
 	KeyRefreshInterval caddy.Duration `json:"key_refresh_interval,omitempty"`
 
 	// BatchSize is the largest number of usage records written in one
-	// statement. Default: 500; at most 1000.
+	// batch: one COPY on PostgreSQL, one transaction on SQLite.
+	// Default: 500; at most 1000.
 	BatchSize int `json:"batch_size,omitempty"`
 
 	// FlushInterval is the longest a usage record waits in memory before

@@ -25,7 +25,7 @@ type copyData interface {
 // ON CONFLICT. The rows are encoded here, in COPY's text format, into one
 // reused buffer and handed to the driver a chunk at a time: no value is
 // boxed or converted per row (database/sql's per-row Exec did both, for
-// 19 columns). COPY cannot skip a record that is stored already: the
+// every column). COPY cannot skip a record that is stored already: the
 // whole batch then fails with a unique violation and nothing is written.
 // flushMu is held (w.copyBuf is the flusher's).
 func (w *writer) copyBatch(ctx context.Context, recs []Record) error {
@@ -127,6 +127,10 @@ func (r *Record) appendCopyRow(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(r.Attempts), 10)
 	b = append(b, '\t')
 	b = appendCopyBool(b, r.Streamed)
+	b = append(b, '\t')
+	b = appendCopyText(b, r.Endpoint)
+	b = append(b, '\t')
+	b = appendCopyText(b, r.Origin)
 	return append(b, '\n')
 }
 

@@ -7,12 +7,12 @@ import (
 )
 
 // Groupings of [Service.Usage].
-var GroupBys = []string{"key", "caller", "model", "provider", "day"}
+var GroupBys = []string{"key", "caller", "model", "provider", "endpoint", "day"}
 
 // UsageRow is one group of a usage report.
 type UsageRow struct {
-	// Group is the key ID, caller, model, provider or day (YYYY-MM-DD,
-	// UTC) the row totals.
+	// Group is the key ID, caller, model, provider, endpoint or day
+	// (YYYY-MM-DD, UTC) the row totals.
 	Group string `json:"group"`
 	// Name is the key's name when grouping by key.
 	Name         string  `json:"name,omitempty"`
@@ -23,9 +23,9 @@ type UsageRow struct {
 }
 
 // Usage totals the stored records with since <= time < until, grouped by
-// "key", "caller", "model", "provider" or "day". Days are listed in order,
-// other groups by cost, highest first. Records still buffered or spilled
-// are not included until written.
+// "key", "caller", "model", "provider", "endpoint" or "day". Days are
+// listed in order, other groups by cost, highest first. Records still
+// buffered or spilled are not included until written.
 func (s *Service) Usage(ctx context.Context, groupBy string, since, until time.Time) ([]UsageRow, error) {
 	var group, name, join string
 	order := "cost_usd DESC, grp"
@@ -39,11 +39,13 @@ func (s *Service) Usage(ctx context.Context, groupBy string, since, until time.T
 		group, name = "u.model", "''"
 	case "provider":
 		group, name = "u.provider", "''"
+	case "endpoint":
+		group, name = "u.endpoint", "''"
 	case "day":
 		group, name = s.e.d.day, "''"
 		order = "grp"
 	default:
-		return nil, fmt.Errorf("unknown grouping %q (want key, caller, model, provider or day)", groupBy)
+		return nil, fmt.Errorf("unknown grouping %q (want key, caller, model, provider, endpoint or day)", groupBy)
 	}
 	q := `SELECT ` + group + ` AS grp, ` + name + ` AS name,
 		CAST(COUNT(*) AS BIGINT) AS requests,

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -497,31 +498,60 @@ func spilledLines(t *testing.T, dir, tag string) int {
 // TestRecordsStoredExactly: every field of a record reads back as it was
 // given, whatever its strings hold (COPY's text format gives backslash,
 // tab, newline and carriage return a meaning; PostgreSQL refuses NUL and
-// invalid UTF-8, which the writer replaces).
+// invalid UTF-8, which the writer replaces), along every path a record
+// takes: the writer's batches (COPY, SQLite's prepared INSERTs), and a
+// spill file replayed (JSON lines; on PostgreSQL through the INSERT …
+// unnest fallback, as the file also holds a record stored already).
 func TestRecordsStoredExactly(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, db string) {
 		s := openService(t, &Config{Database: db})
 		waitReady(t, s)
 		at := time.Date(2026, 3, 9, 17, 4, 5, 123456789, time.FixedZone("CET", 3600))
 		tricky := "a\tb\nc\rd\\e \\N ünï 🚀 \"q\" 'r' ,;|"
-		want := []Record{
-			{RequestID: "rt-1", Time: at, CallerID: "key:" + tricky, KeyID: "k\\1", Plan: "p\tlan",
+		given := []Record{
+			{RequestID: "1", Time: at, CallerID: "key:" + tricky, KeyID: "k\\1", Plan: "p\tlan",
 				Model: "m\nodel", Provider: "pro\rvider", UpstreamModel: `\.`, InputTokens: 1 << 40,
 				OutputTokens: 7, CachedTokens: 3, CostUSD: 0.000123456789012345, LatencyMS: 1234,
 				TTFTMS: 56, Status: 200, CacheHit: true, Guardrails: `[{"guardrail":"pii","note":"` + tricky + `"}]`,
-				Attempts: 3, Streamed: true},
-			{RequestID: "rt-2", Time: at.Add(time.Hour), CallerID: "ip:bad\x00nul\xff", CostUSD: 1e-12},
-			{RequestID: "rt-3", Time: at, CallerID: "", Model: "", CostUSD: 12345.678, Status: 429},
+				Attempts: 3, Streamed: true, Endpoint: "chat/completions", Origin: "guardrail\t" + tricky},
+			{RequestID: "2", Time: at.Add(time.Hour), CallerID: "ip:bad\x00nul\xff", CostUSD: 1e-12,
+				Endpoint: "embe\x00ddings\xfe", Origin: "guardrail moderation"},
+			{RequestID: "3", Time: at.Add(-time.Second), CostUSD: 12345.678, Status: 429, Endpoint: "messages"},
+			{RequestID: "4", Time: time.Date(2026, 3, 9, 17, 4, 5, 0, time.UTC), Endpoint: "responses",
+				Origin: "x", LatencyMS: -1},
 		}
-		for _, r := range want {
+		with := func(prefix string) []Record {
+			out := append([]Record(nil), given...)
+			for i := range out {
+				out[i].RequestID = prefix + out[i].RequestID
+			}
+			return out
+		}
+		// The writer's batches.
+		for _, r := range with("rt-") {
 			s.Record(Caller{}, r)
 		}
 		flushAll(t, s)
+		// A spill file with those records again (its first is stored
+		// already), prepared as the writer does before spilling.
+		spilled := append(with("rt-")[:1], with("sp-")...)
+		for i := range spilled {
+			spilled[i].prepare(time.Now())
+		}
+		if err := s.e.w.spill(spilled); err != nil {
+			t.Fatal(err)
+		}
+		flushAll(t, s)
 
-		want[1].CallerID = "ip:badnul\uFFFD"
+		want := append(with("rt-"), with("sp-")...)
 		for i := range want {
+			if want[i].RequestID[3:] == "2" {
+				want[i].CallerID = "ip:badnul\uFFFD"
+				want[i].Endpoint = "embeddings\uFFFD"
+			}
 			want[i].Time = want[i].Time.UTC().Round(time.Microsecond)
 		}
+		sort.Slice(want, func(i, j int) bool { return want[i].RequestID < want[j].RequestID })
 		var got []Record
 		rows, err := s.e.db.Query("SELECT " + strings.Join(usageColumns, ", ") + " FROM polygate_usage ORDER BY request_id")
 		if err != nil {
@@ -532,7 +562,8 @@ func TestRecordsStoredExactly(t *testing.T) {
 			var r Record
 			if err := rows.Scan(&r.RequestID, &r.Time, &r.CallerID, &r.KeyID, &r.Plan, &r.Model, &r.Provider,
 				&r.UpstreamModel, &r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.CostUSD, &r.LatencyMS,
-				&r.TTFTMS, &r.Status, &r.CacheHit, &r.Guardrails, &r.Attempts, &r.Streamed); err != nil {
+				&r.TTFTMS, &r.Status, &r.CacheHit, &r.Guardrails, &r.Attempts, &r.Streamed,
+				&r.Endpoint, &r.Origin); err != nil {
 				t.Fatal(err)
 			}
 			r.Time = r.Time.UTC()

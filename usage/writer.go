@@ -60,18 +60,23 @@ type Record struct {
 	Attempts int `json:"attempts,omitempty"`
 	// Streamed is set for streamed responses.
 	Streamed bool `json:"streamed,omitempty"`
+	// Endpoint is the API endpoint the request was for, without the
+	// version prefix: "chat/completions", "embeddings", "responses",
+	// "messages", "moderations", … Default: empty (as in rows stored
+	// before the column existed).
+	Endpoint string `json:"endpoint,omitempty"`
+	// Origin is empty for a client's request. For a call the gateway made
+	// itself on the caller's behalf it says who made it, e.g. "guardrail
+	// moderation". Default: empty.
+	Origin string `json:"origin,omitempty"`
 }
 
+// usageColumns are the columns of polygate_usage in the order every
+// write path (COPY rows, unnest arrays, SQLite parameters) gives them.
 var usageColumns = []string{
 	"request_id", "ts", "caller", "key_id", "plan", "model", "provider", "upstream_model",
 	"input_tokens", "output_tokens", "cached_tokens", "cost_usd", "latency_ms", "ttft_ms",
-	"status", "cache_hit", "guardrails", "attempts", "streamed",
-}
-
-func (r *Record) args(dst []any) []any {
-	return append(dst, r.RequestID, r.Time, r.CallerID, r.KeyID, r.Plan, r.Model, r.Provider,
-		r.UpstreamModel, r.InputTokens, r.OutputTokens, r.CachedTokens, r.CostUSD, r.LatencyMS,
-		r.TTFTMS, r.Status, r.CacheHit, r.Guardrails, r.Attempts, r.Streamed)
+	"status", "cache_hit", "guardrails", "attempts", "streamed", "endpoint", "origin",
 }
 
 // prepare fills defaults and makes the strings storable (PostgreSQL
@@ -85,8 +90,8 @@ func (r *Record) prepare(now time.Time) {
 		r.Time = now
 	}
 	r.Time = r.Time.UTC().Round(time.Microsecond)
-	for _, s := range []*string{&r.RequestID, &r.CallerID, &r.KeyID, &r.Plan, &r.Model,
-		&r.Provider, &r.UpstreamModel, &r.Guardrails} {
+	for _, s := range [...]*string{&r.RequestID, &r.CallerID, &r.KeyID, &r.Plan, &r.Model,
+		&r.Provider, &r.UpstreamModel, &r.Guardrails, &r.Endpoint, &r.Origin} {
 		if !utf8.ValidString(*s) || strings.IndexByte(*s, 0) >= 0 {
 			*s = strings.ReplaceAll(strings.ToValidUTF8(*s, "\uFFFD"), "\x00", "")
 		}
@@ -102,6 +107,7 @@ type writer struct {
 
 	mu     sync.Mutex
 	buf    []Record
+	spare  []Record // an empty buffer for buf, see recycle
 	closed bool
 
 	flushMu  sync.Mutex // one flush at a time
@@ -114,16 +120,13 @@ type writer struct {
 
 	written, spilled, replayed atomic.Int64
 
-	sqlMu    sync.Mutex
-	sqlCache map[int]string
-
-	copyBuf []byte // COPY rows being encoded; flushMu
+	copyBuf []byte     // COPY rows being encoded; flushMu
+	lite    liteWriter // the SQLite writer's connection; flushMu
 }
 
 func (w *writer) init(e *engine) {
 	w.e = e
 	w.kick = make(chan struct{}, 1)
-	w.sqlCache = make(map[int]string)
 	// Spill files of an earlier run may be waiting.
 	w.spillPending.Store(true)
 }
@@ -195,10 +198,14 @@ func (w *writer) flush(ctx context.Context) error {
 	defer w.flushMu.Unlock()
 	w.mu.Lock()
 	taken := w.buf
-	w.buf = nil
+	w.buf, w.spare = w.spare, nil
 	w.mu.Unlock()
-	pending := append(w.retry, taken...)
+	pending := taken
+	if len(w.retry) > 0 {
+		pending = append(w.retry, taken...)
+	}
 	w.retry = nil
+	defer w.recycle(taken)
 
 	var err error
 	if w.e.ready.Load() {
@@ -223,6 +230,25 @@ func (w *writer) flush(ctx context.Context) error {
 	w.retry = pending
 	w.retryLen.Store(int64(len(pending)))
 	return err
+}
+
+// recycle keeps buf, which flush took from add and is done with, for add
+// to fill next. Growing a buffer from nothing on every flush, and copying
+// it into the pending list, allocated about three times the batch's
+// records (~900 bytes a record) for the collector. A buffer grown far past
+// a batch (during an outage) is left to the collector. flushMu is held.
+func (w *writer) recycle(buf []Record) {
+	if cap(buf) == 0 || cap(buf) > 4*w.e.settings().batchSize {
+		return
+	}
+	clear(buf) // keep no strings alive
+	w.mu.Lock()
+	if w.buf == nil {
+		w.buf = buf[:0]
+	} else {
+		w.spare = buf[:0]
+	}
+	w.mu.Unlock()
 }
 
 // writeAll writes recs in batches unless err is already set, and returns
@@ -306,12 +332,7 @@ func (w *writer) insertBatch(ctx context.Context, recs []Record) error {
 		}
 		return err
 	}
-	args := make([]any, 0, len(recs)*len(usageColumns))
-	for i := range recs {
-		args = recs[i].args(args)
-	}
-	_, err := w.e.db.ExecContext(ctx, w.insertSQL(len(recs)), args...)
-	return err
+	return w.liteBatch(ctx, recs)
 }
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation
@@ -321,13 +342,13 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pg) && pg.SQLState() == "23505"
 }
 
-// pgInsertSQL inserts a batch passed as one array per column: 19
+// pgInsertSQL inserts a batch passed as one array per column: 21
 // parameters whatever the batch size, which PostgreSQL parses and binds
 // far faster than a VALUES list of thousands.
 var pgInsertSQL = "INSERT INTO polygate_usage (" + strings.Join(usageColumns, ", ") + `)
 	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
 		$7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::float8[], $13::bigint[],
-		$14::bigint[], $15::int[], $16::bool[], $17::text[], $18::int[], $19::bool[])
+		$14::bigint[], $15::int[], $16::bool[], $17::text[], $18::int[], $19::bool[], $20::text[], $21::text[])
 	ON CONFLICT (request_id) DO NOTHING`
 
 func pgArrays(recs []Record) []any {
@@ -336,6 +357,7 @@ func pgArrays(recs []Record) []any {
 		ids, ts, callers, keys, plans, models, providers, upstream, guardrails = make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n)
+		endpoints, origins                               = make([]string, n), make([]string, n)
 		in, out, cached, latency, ttft, status, attempts = make([]int64, n), make([]int64, n),
 			make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		cost               = make([]float64, n)
@@ -348,37 +370,14 @@ func pgArrays(recs []Record) []any {
 		in[i], out[i], cached[i], cost[i] = r.InputTokens, r.OutputTokens, r.CachedTokens, r.CostUSD
 		latency[i], ttft[i], status[i], attempts[i] = r.LatencyMS, r.TTFTMS, int64(r.Status), int64(r.Attempts)
 		cacheHit[i], streamed[i] = r.CacheHit, r.Streamed
+		endpoints[i], origins[i] = r.Endpoint, r.Origin
 	}
 	return []any{pq.StringArray(ids), pq.StringArray(ts), pq.StringArray(callers), pq.StringArray(keys),
 		pq.StringArray(plans), pq.StringArray(models), pq.StringArray(providers), pq.StringArray(upstream),
 		pq.Int64Array(in), pq.Int64Array(out), pq.Int64Array(cached), pq.Float64Array(cost),
 		pq.Int64Array(latency), pq.Int64Array(ttft), pq.Int64Array(status), pq.BoolArray(cacheHit),
-		pq.StringArray(guardrails), pq.Int64Array(attempts), pq.BoolArray(streamed)}
-}
-
-func (w *writer) insertSQL(n int) string {
-	w.sqlMu.Lock()
-	defer w.sqlMu.Unlock()
-	if q, ok := w.sqlCache[n]; ok {
-		return q
-	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO polygate_usage (")
-	b.WriteString(strings.Join(usageColumns, ", "))
-	b.WriteString(") VALUES ")
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(usageColumns)), ", ") + ")"
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(row)
-	}
-	b.WriteString(" ON CONFLICT (request_id) DO NOTHING")
-	q := w.e.d.q(b.String())
-	if len(w.sqlCache) < 8 {
-		w.sqlCache[n] = q
-	}
-	return q
+		pq.StringArray(guardrails), pq.Int64Array(attempts), pq.BoolArray(streamed),
+		pq.StringArray(endpoints), pq.StringArray(origins)}
 }
 
 // close writes what is buffered within ctx, spills the rest, and makes
@@ -386,6 +385,7 @@ func (w *writer) insertSQL(n int) string {
 func (w *writer) close(ctx context.Context) {
 	w.flushMu.Lock()
 	defer w.flushMu.Unlock()
+	defer w.lite.release()
 	w.mu.Lock()
 	w.closed = true
 	taken := w.buf

@@ -98,6 +98,7 @@ func run(res *result, spill string, timeout time.Duration) error {
 				s.Record(usage.Caller{ID: "ip:127.0.0." + strconv.Itoa(i%50), Name: "127.0.0.1"}, usage.Record{
 					Model: "gpt-4o-mini", Provider: "mock", UpstreamModel: "gpt-4o-mini-2024-07-18",
 					InputTokens: 27, OutputTokens: 18, LatencyMS: 2, TTFTMS: 1, Status: 200, Attempts: 1, Streamed: true,
+					Endpoint: "chat/completions",
 				})
 			}
 		}()
