@@ -15,7 +15,10 @@ import (
 // Messages API request types: only what the translation writes.
 
 type request struct {
-	Model         string        `json:"model"`
+	// Version is set, and Model left empty, for endpoints that take the
+	// version in the body and the model from the URL (Vertex AI).
+	Version       string        `json:"anthropic_version,omitempty"`
+	Model         string        `json:"model,omitempty"`
 	MaxTokens     int           `json:"max_tokens"`
 	System        []block       `json:"system,omitempty"`
 	Messages      []message     `json:"messages"`
