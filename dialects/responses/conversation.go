@@ -1,0 +1,48 @@
+package responses
+
+import (
+	"strings"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/polygate/polygate/openai"
+)
+
+// ConversationRef returns the stored state a Responses request continues:
+// its previous_response_id and its conversation (the id, whether given as a
+// string or as {"id":…}); "" when absent. The gateway loads that
+// conversation and hands its hub messages to ToChat as history.
+func ConversationRef(body []byte) (previousResponseID, conversation string) {
+	r := gjson.GetManyBytes(body, "previous_response_id", "conversation")
+	previousResponseID = r[0].Str
+	if c := r[1]; c.Type == gjson.String {
+		conversation = c.Str
+	} else if c.IsObject() {
+		conversation = c.Get("id").Str
+	}
+	return previousResponseID, conversation
+}
+
+// OutputMessages returns, as a JSON array, the hub messages of a Response
+// object's output: what a client sending that output back as input would
+// give, so that a stored conversation grows by Request.Messages and then
+// OutputMessages of the answer (FromChat's result, or Stream.Response after
+// the terminal event). Output items this package does not translate
+// (OpenAI's built-in tool calls) are a 400 naming them, as in a request.
+func OutputMessages(response []byte) ([]byte, *openai.Error) {
+	output := gjson.GetBytes(response, "output")
+	if !output.IsArray() {
+		return []byte("[]"), nil
+	}
+	msgs, err := convertInput(output, "")
+	if err != nil {
+		if strings.HasPrefix(err.Param, "input") {
+			err.Param = "output" + err.Param[len("input"):]
+		}
+		return nil, err
+	}
+	if msgs == nil {
+		msgs = []any{}
+	}
+	return marshal(msgs)
+}
