@@ -23,11 +23,14 @@ import (
 	"github.com/polygate/polygate/usage"
 
 	// The usage console handler, ai_gateway_console.
+	_ "github.com/polygate/polygate/console"
 
 	// The provider types that ship with Polygate.
 	_ "github.com/polygate/polygate/providers/anthropic"
 	_ "github.com/polygate/polygate/providers/azure"
+	_ "github.com/polygate/polygate/providers/bedrock"
 	_ "github.com/polygate/polygate/providers/gemini"
+	_ "github.com/polygate/polygate/providers/vertex"
 )
 
 func init() {
