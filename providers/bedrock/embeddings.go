@@ -3,11 +3,8 @@ package bedrock
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -91,7 +88,7 @@ func (p *Bedrock) Embeddings(ctx context.Context, req *providers.Request) (*prov
 		out = append(out, `{"object":"embedding","index":`...)
 		out = strconv.AppendInt(out, int64(i), 10)
 		out = append(out, `,"embedding":`...)
-		if out, err = appendVector(out, e.values, b64); err != nil {
+		if out, err = openai.AppendEmbedding(out, e.values, b64); err != nil {
 			return nil, p.client.InvalidResponse(err.Error())
 		}
 		out = append(out, '}')
@@ -288,31 +285,4 @@ func (p *Bedrock) embeddingInputs(raw json.RawMessage) ([]string, error) {
 		}
 	}
 	return texts, nil
-}
-
-// appendVector appends values (a JSON array of numbers) compacted, or as
-// base64 little-endian float32s.
-func appendVector(b []byte, values json.RawMessage, b64 bool) ([]byte, error) {
-	values = bytes.TrimSpace(values)
-	if len(values) == 0 || values[0] != '[' {
-		return b, errors.New("an embedding has no values")
-	}
-	if !b64 {
-		buf := bytes.NewBuffer(b)
-		if err := json.Compact(buf, values); err != nil {
-			return b, errors.New("decoding embedding values: " + err.Error())
-		}
-		return buf.Bytes(), nil
-	}
-	var floats []float64
-	if err := json.Unmarshal(values, &floats); err != nil {
-		return b, errors.New("decoding embedding values: " + err.Error())
-	}
-	raw := make([]byte, 4*len(floats))
-	for i, f := range floats {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(float32(f)))
-	}
-	b = append(b, '"')
-	b = base64.StdEncoding.AppendEncode(b, raw)
-	return append(b, '"'), nil
 }

@@ -55,9 +55,3 @@ func TranslateResponse(body []byte, model string, created int64) ([]byte, error)
 func NewStream(ctx context.Context, body io.ReadCloser, client *providers.Client, model string) providers.EventStream {
 	return newStream(ctx, body, client, model)
 }
-
-// AppendVector appends an embedding's values (a JSON array of numbers)
-// compacted, or with b64 as base64 little-endian float32s.
-func AppendVector(b []byte, values json.RawMessage, b64 bool) ([]byte, error) {
-	return appendVector(b, values, b64)
-}

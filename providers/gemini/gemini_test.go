@@ -575,16 +575,16 @@ func TestAppendVector(t *testing.T) {
 	if err := json.Unmarshal(readFile(t, "embed_response.gemini.json"), &br); err != nil || len(br.Embeddings) != 2 {
 		t.Fatalf("%v", err)
 	}
-	got, err := appendVector(nil, br.Embeddings[0].Values, false)
+	got, err := openai.AppendEmbedding(nil, br.Embeddings[0].Values, false)
 	if err != nil || string(got) != `[0.0123,-0.5,0.25]` {
 		t.Errorf("float: %s %v", got, err)
 	}
-	got, err = appendVector(nil, br.Embeddings[1].Values, true)
+	got, err = openai.AppendEmbedding(nil, br.Embeddings[1].Values, true)
 	want := base64.StdEncoding.EncodeToString([]byte{0, 0, 0x80, 0x3f, 0, 0, 0, 0, 0, 0, 0, 0xbe})
 	if err != nil || string(got) != `"`+want+`"` {
 		t.Errorf("base64: %s %v, want %s", got, err, want)
 	}
-	if _, err := appendVector(nil, json.RawMessage(`{}`), false); err == nil {
+	if _, err := openai.AppendEmbedding(nil, json.RawMessage(`{}`), false); err == nil {
 		t.Error("an object was accepted")
 	}
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
-	"github.com/polygate/polygate/providers/gemini"
 )
 
 const (
@@ -241,7 +240,7 @@ func readPredictions(body []byte, texts []string, b64 bool) ([][]byte, int, erro
 	vectors := make([][]byte, len(texts))
 	tokens := 0
 	for i, pred := range pr.Predictions {
-		v, err := gemini.AppendVector(nil, pred.Embeddings.Values, b64)
+		v, err := openai.AppendEmbedding(nil, pred.Embeddings.Values, b64)
 		if err != nil {
 			return nil, 0, err
 		}
