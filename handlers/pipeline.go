@@ -194,7 +194,7 @@ func (g *Gateway) fail(c *Call, err error) {
 	case errors.As(err, &pe):
 		oe = pe.Err
 		if pe.RetryAfter > 0 {
-			h.Set("Retry-After", strconv.Itoa(int((pe.RetryAfter+999999999)/1e9)))
+			h.Set("Retry-After", strconv.Itoa(int((pe.RetryAfter+time.Second-1)/time.Second)))
 		}
 	case errors.As(err, &oe):
 	default:
