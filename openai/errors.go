@@ -81,7 +81,7 @@ func (e *Error) Write(w http.ResponseWriter) {
 // type, param and code are kept; otherwise the message names the status and
 // carries a short, printable prefix of the body.
 func ParseError(status int, body []byte) *Error {
-	e := &Error{Status: status, Type: typeForStatus(status)}
+	e := &Error{Status: status, Type: TypeForStatus(status)}
 	var env struct {
 		Error   json.RawMessage `json:"error"`
 		Message string          `json:"message"`
@@ -118,7 +118,10 @@ func ParseError(status int, body []byte) *Error {
 	return e
 }
 
-func typeForStatus(status int) string {
+// TypeForStatus is the OpenAI error type of an HTTP status: 401
+// authentication, 403 permission, 404 not found, 429 rate limit, 5xx server
+// error, anything else invalid request.
+func TypeForStatus(status int) string {
 	switch {
 	case status == http.StatusUnauthorized:
 		return TypeAuthentication

@@ -150,7 +150,7 @@ func anthropicError(status int, typ, msg string) *openai.Error {
 		openai.TypeNotFound, openai.TypeRateLimit:
 		e.Type = typ
 	default:
-		e.Type = typeForStatus(status)
+		e.Type = openai.TypeForStatus(status)
 		e.Code = typ
 	}
 	return e
@@ -182,22 +182,5 @@ func streamErrorStatus(typ string) int {
 		return http.StatusGatewayTimeout
 	default:
 		return http.StatusBadGateway
-	}
-}
-
-func typeForStatus(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return openai.TypeAuthentication
-	case status == http.StatusForbidden:
-		return openai.TypePermission
-	case status == http.StatusNotFound:
-		return openai.TypeNotFound
-	case status == http.StatusTooManyRequests:
-		return openai.TypeRateLimit
-	case status >= 500:
-		return openai.TypeServer
-	default:
-		return openai.TypeInvalidRequest
 	}
 }

@@ -145,7 +145,7 @@ func bedrockError(status int, typ, msg string) *openai.Error {
 			msg += " (" + typ + ")"
 		}
 	}
-	e := &openai.Error{Status: status, Type: typeForStatus(status), Code: typ, Message: msg}
+	e := &openai.Error{Status: status, Type: openai.TypeForStatus(status), Code: typ, Message: msg}
 	if status == http.StatusGatewayTimeout {
 		e.Type = openai.TypeTimeout
 	}
@@ -166,23 +166,6 @@ func cleanMessage(msg string) string {
 // (lowerCamel names, e.g. throttlingException).
 func exceptionStatus(typ string) int {
 	return errorStatus(typ, http.StatusBadGateway)
-}
-
-func typeForStatus(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return openai.TypeAuthentication
-	case status == http.StatusForbidden:
-		return openai.TypePermission
-	case status == http.StatusNotFound:
-		return openai.TypeNotFound
-	case status == http.StatusTooManyRequests:
-		return openai.TypeRateLimit
-	case status >= 500:
-		return openai.TypeServer
-	default:
-		return openai.TypeInvalidRequest
-	}
 }
 
 // Interface guards

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 
 	"github.com/polygate/polygate/openai"
@@ -200,7 +199,7 @@ func parseError(status int, body []byte) *openai.Error {
 	if !ok {
 		return openai.ParseError(status, body)
 	}
-	return &openai.Error{Status: status, Type: typeForStatus(status), Code: eb.Error.Status, Message: eb.Error.Message}
+	return &openai.Error{Status: status, Type: openai.TypeForStatus(status), Code: eb.Error.Status, Message: eb.Error.Message}
 }
 
 func readError(body []byte) (errorBody, bool) {
@@ -216,21 +215,4 @@ func readError(body []byte) (errorBody, bool) {
 		return eb, false
 	}
 	return eb, eb.Error.Message != ""
-}
-
-func typeForStatus(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return openai.TypeAuthentication
-	case status == http.StatusForbidden:
-		return openai.TypePermission
-	case status == http.StatusNotFound:
-		return openai.TypeNotFound
-	case status == http.StatusTooManyRequests:
-		return openai.TypeRateLimit
-	case status >= 500:
-		return openai.TypeServer
-	default:
-		return openai.TypeInvalidRequest
-	}
 }

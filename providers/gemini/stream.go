@@ -132,7 +132,7 @@ func (s *stream) translate(data []byte) ([]byte, error) {
 		if msg == "" {
 			msg = "provider " + strconv.Quote(s.client.Name) + " reported an error mid-stream"
 		}
-		return nil, &providers.Error{Err: &openai.Error{Status: status, Type: typeForStatus(status), Code: e.Get("status").String(), Message: msg}}
+		return nil, &providers.Error{Err: &openai.Error{Status: status, Type: openai.TypeForStatus(status), Code: e.Get("status").String(), Message: msg}}
 	}
 	s.start(r.Get("responseId").String(), r.Get("modelVersion").String())
 	if u := r.Get("usageMetadata"); u.IsObject() {

@@ -55,7 +55,7 @@ type errorInfo struct {
 func (i errorInfo) apply(pe *providers.Error) {
 	if i.status != 0 && pe.Err.Status != i.status {
 		pe.Err.Status = i.status
-		pe.Err.Type = typeForStatus(i.status)
+		pe.Err.Type = openai.TypeForStatus(i.status)
 	}
 	if pe.RetryAfter == 0 && i.retryAfter > 0 {
 		pe.RetryAfter = i.retryAfter
@@ -83,7 +83,7 @@ func parseError(status int, body []byte) (*openai.Error, errorInfo) {
 		status, info.status = s, s
 	}
 	info.retryAfter = retryDelay(ge.Error.Details)
-	return &openai.Error{Status: status, Type: typeForStatus(status), Code: ge.Error.Status, Message: ge.Error.Message}, info
+	return &openai.Error{Status: status, Type: openai.TypeForStatus(status), Code: ge.Error.Status, Message: ge.Error.Message}, info
 }
 
 func readGoogleError(body []byte) (googleError, bool) {
@@ -117,21 +117,4 @@ func retryDelay(details []json.RawMessage) time.Duration {
 		}
 	}
 	return 0
-}
-
-func typeForStatus(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return openai.TypeAuthentication
-	case status == http.StatusForbidden:
-		return openai.TypePermission
-	case status == http.StatusNotFound:
-		return openai.TypeNotFound
-	case status == http.StatusTooManyRequests:
-		return openai.TypeRateLimit
-	case status >= 500:
-		return openai.TypeServer
-	default:
-		return openai.TypeInvalidRequest
-	}
 }
