@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -136,30 +135,8 @@ func (p *Anthropic) translateRequest(in *openai.ChatCompletionRequest, model str
 
 // checkUnsupported rejects parameters Anthropic cannot honour.
 func (p *Anthropic) checkUnsupported(in *openai.ChatCompletionRequest) error {
-	switch {
-	case in.N != nil && *in.N != 1:
-		return p.reject("n", fmt.Sprintf("Anthropic returns one choice per request: n must be 1, got %d", *in.N))
-	case in.Logprobs != nil && *in.Logprobs:
-		return p.reject("logprobs", "Anthropic does not return log probabilities")
-	case in.TopLogprobs != nil && *in.TopLogprobs > 0:
-		return p.reject("top_logprobs", "Anthropic does not return log probabilities")
-	case len(in.LogitBias) > 0:
-		return p.reject("logit_bias", "Anthropic does not support logit_bias")
-	case in.PresencePenalty != nil && *in.PresencePenalty != 0:
-		return p.reject("presence_penalty", "Anthropic does not support presence_penalty")
-	case in.FrequencyPenalty != nil && *in.FrequencyPenalty != 0:
-		return p.reject("frequency_penalty", "Anthropic does not support frequency_penalty")
-	case !isNull(in.Audio):
-		return p.reject("audio", "Anthropic does not produce audio")
-	case !isNull(in.WebSearchOptions):
-		return p.reject("web_search_options", "web_search_options is not translated for Anthropic")
-	case !isNull(in.Functions) || !isNull(in.FunctionCall):
-		return p.reject("functions", "the deprecated functions and function_call parameters are not translated: use tools and tool_choice")
-	}
-	for i, m := range in.Modalities {
-		if m != "text" {
-			return p.reject("modalities["+strconv.Itoa(i)+"]", "Anthropic only produces text, not "+strconv.Quote(m))
-		}
+	if param, why := providers.UnsupportedParam(in, "Anthropic"); param != "" {
+		return p.reject(param, why)
 	}
 	return nil
 }

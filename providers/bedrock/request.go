@@ -3,7 +3,6 @@ package bedrock
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"path"
 	"strconv"
 	"strings"
@@ -80,30 +79,8 @@ func (p *Bedrock) translateRequest(in *hubRequest, model string) (*converseReque
 
 // checkUnsupported rejects parameters Converse cannot honour.
 func (p *Bedrock) checkUnsupported(in *hubRequest) error {
-	switch {
-	case in.N != nil && *in.N != 1:
-		return p.reject("n", fmt.Sprintf("Converse returns one choice per request: n must be 1, got %d", *in.N))
-	case in.Logprobs != nil && *in.Logprobs:
-		return p.reject("logprobs", "Converse does not return log probabilities")
-	case in.TopLogprobs != nil && *in.TopLogprobs > 0:
-		return p.reject("top_logprobs", "Converse does not return log probabilities")
-	case len(in.LogitBias) > 0:
-		return p.reject("logit_bias", "Converse does not support logit_bias")
-	case in.PresencePenalty != nil && *in.PresencePenalty != 0:
-		return p.reject("presence_penalty", "Converse does not support presence_penalty")
-	case in.FrequencyPenalty != nil && *in.FrequencyPenalty != 0:
-		return p.reject("frequency_penalty", "Converse does not support frequency_penalty")
-	case !isNull(in.Audio):
-		return p.reject("audio", "Converse does not produce audio")
-	case !isNull(in.WebSearchOptions):
-		return p.reject("web_search_options", "web_search_options is not translated for Converse")
-	case !isNull(in.Functions) || !isNull(in.FunctionCall):
-		return p.reject("functions", "the deprecated functions and function_call parameters are not translated: use tools and tool_choice")
-	}
-	for i, m := range in.Modalities {
-		if m != "text" {
-			return p.reject("modalities["+strconv.Itoa(i)+"]", "Converse only produces text, not "+strconv.Quote(m))
-		}
+	if param, why := providers.UnsupportedParam(&in.ChatCompletionRequest, "Converse"); param != "" {
+		return p.reject(param, why)
 	}
 	return nil
 }
