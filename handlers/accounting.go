@@ -190,7 +190,7 @@ func (c *Call) estimateCutStream(output []byte) {
 	if len(output) > 0 {
 		c.OutputTokens = int64(tokens.Count(c.Model, string(output)))
 	}
-	c.Cost = c.price.Cost(c.InputTokens, c.OutputTokens)
+	c.setCost()
 }
 
 // messageTexts returns the texts of a chat request's messages (string

@@ -54,9 +54,16 @@ type Call struct {
 	// Guardrails are the verdicts of the guardrails that fired.
 	Guardrails []guardrails.Verdict
 	// Token counts, as the upstream reported them.
-	InputTokens  int64
-	OutputTokens int64
-	CachedTokens int64
+	// InputTokens counts every prompt token, CachedTokens (cache reads)
+	// and CacheWriteTokens (of which CacheWrite1hTokens with a one-hour
+	// lifetime) included; OutputTokens every completion token, reasoning
+	// (ReasoningTokens) included.
+	InputTokens        int64
+	OutputTokens       int64
+	CachedTokens       int64
+	CacheWriteTokens   int64
+	CacheWrite1hTokens int64
+	ReasoningTokens    int64
 	// Cost is in USD, from the serving model's price.
 	Cost float64
 	// TTFT is the time to the first streamed event sent; Duration the whole.
@@ -141,10 +148,20 @@ func (c *Call) readUsage(u gjson.Result) {
 			c.OutputTokens = v.Int()
 		case "prompt_tokens_details":
 			c.CachedTokens = v.Get("cached_tokens").Int()
+			c.CacheWriteTokens = v.Get("cache_write_tokens").Int()
+			c.CacheWrite1hTokens = v.Get("cache_write_1h_tokens").Int()
+		case "completion_tokens_details":
+			c.ReasoningTokens = v.Get("reasoning_tokens").Int()
 		}
 		return true
 	})
-	c.Cost = c.price.Cost(c.InputTokens, c.OutputTokens)
+	c.setCost()
+}
+
+// setCost sets Cost from the token counts, each kind at its own rate.
+func (c *Call) setCost() {
+	c.Cost = c.price.Cost(providers.Tokens{Input: c.InputTokens, Cached: c.CachedTokens,
+		CacheWrite: c.CacheWriteTokens, CacheWrite1h: c.CacheWrite1hTokens, Output: c.OutputTokens})
 }
 
 // MarshalLogObject writes the call's access-log fields. Keys and prompts
@@ -165,6 +182,10 @@ func (c *Call) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddInt64("output_tokens", c.OutputTokens)
 	if c.CachedTokens > 0 {
 		enc.AddInt64("cached_tokens", c.CachedTokens)
+	}
+	if c.CacheWriteTokens > 0 {
+		enc.AddInt64("cache_write_tokens", c.CacheWriteTokens)
+		enc.AddInt64("cache_write_1h_tokens", c.CacheWrite1hTokens)
 	}
 	enc.AddFloat64("cost_usd", c.Cost)
 	if c.Cache != "" {

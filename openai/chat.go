@@ -84,10 +84,34 @@ type Message struct {
 	// ReasoningContent carries a model's visible reasoning (Anthropic
 	// thinking blocks, Gemini thought parts). It is not part of OpenAI's
 	// API; the name is the one DeepSeek, vLLM and others use.
-	ReasoningContent *string         `json:"reasoning_content,omitempty"`
-	Audio            json.RawMessage `json:"audio,omitempty"`
-	Annotations      json.RawMessage `json:"annotations,omitempty"`
-	FunctionCall     json.RawMessage `json:"function_call,omitempty"`
+	ReasoningContent *string `json:"reasoning_content,omitempty"`
+	// ThinkingBlocks are the signed reasoning blocks of an assistant
+	// message (Anthropic thinking and redacted_thinking), which must come
+	// back unchanged with the next request for tool use with thinking to
+	// work. Not part of OpenAI's API; the convention is LiteLLM's.
+	ThinkingBlocks []ThinkingBlock `json:"thinking_blocks,omitempty"`
+	// CacheControl marks the end of a cacheable prefix (Anthropic's
+	// {"type":"ephemeral","ttl":"1h"}). Not part of OpenAI's API.
+	CacheControl json.RawMessage `json:"cache_control,omitempty"`
+	Audio        json.RawMessage `json:"audio,omitempty"`
+	Annotations  json.RawMessage `json:"annotations,omitempty"`
+	FunctionCall json.RawMessage `json:"function_call,omitempty"`
+}
+
+// Thinking block types.
+const (
+	ThinkingSigned   = "thinking"
+	ThinkingRedacted = "redacted_thinking"
+)
+
+// ThinkingBlock is one signed reasoning block: Type "thinking" with
+// Thinking and Signature, or "redacted_thinking" with Data. In a streamed
+// delta a block may come in pieces (the text first, the signature last).
+type ThinkingBlock struct {
+	Type      string `json:"type"`
+	Thinking  string `json:"thinking,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	Data      string `json:"data,omitempty"`
 }
 
 // Content is a message's content: null, a string, or an array of parts.
@@ -172,6 +196,8 @@ type ContentPart struct {
 	InputAudio *InputAudio `json:"input_audio,omitempty"`
 	File       *FilePart   `json:"file,omitempty"`
 	Refusal    string      `json:"refusal,omitempty"`
+	// CacheControl marks the end of a cacheable prefix, as on Message.
+	CacheControl json.RawMessage `json:"cache_control,omitempty"`
 }
 
 // ImageURL is an image_url part's image: an http(s) URL or a data URL.
@@ -200,6 +226,8 @@ type Tool struct {
 	Type     string          `json:"type"`
 	Function *FunctionDef    `json:"function,omitempty"`
 	Custom   json.RawMessage `json:"custom,omitempty"`
+	// CacheControl marks the end of a cacheable prefix, as on Message.
+	CacheControl json.RawMessage `json:"cache_control,omitempty"`
 }
 
 // FunctionDef declares a function tool. Parameters is its JSON Schema.
@@ -404,6 +432,10 @@ type Delta struct {
 	ReasoningContent *string    `json:"reasoning_content,omitempty"`
 	Refusal          *string    `json:"refusal,omitempty"`
 	ToolCalls        []ToolCall `json:"tool_calls,omitempty"`
+	// ThinkingBlocks carries signed reasoning: typically a block with only
+	// a signature after the reasoning_content deltas it signs, or a whole
+	// redacted_thinking block.
+	ThinkingBlocks []ThinkingBlock `json:"thinking_blocks,omitempty"`
 }
 
 // Usage is the token accounting of a completion. PromptTokens counts every
@@ -426,7 +458,11 @@ type PromptTokensDetails struct {
 	// which has no priced cache writes; the name is OpenRouter's. Omitted
 	// when zero.
 	CacheWriteTokens int `json:"cache_write_tokens,omitempty"`
-	AudioTokens      int `json:"audio_tokens,omitempty"`
+	// CacheWrite1hTokens is the part of CacheWriteTokens written with a
+	// one-hour lifetime (priced higher than the default five minutes).
+	// Polygate's own field; omitted when zero.
+	CacheWrite1hTokens int `json:"cache_write_1h_tokens,omitempty"`
+	AudioTokens        int `json:"audio_tokens,omitempty"`
 }
 
 // CompletionTokensDetails breaks down CompletionTokens.
@@ -449,6 +485,7 @@ func (u *Usage) AppendJSON(b []byte) []byte {
 		b = append(b, `,"prompt_tokens_details":{"cached_tokens":`...)
 		b = strconv.AppendInt(b, int64(d.CachedTokens), 10)
 		b = appendIntField(b, `,"cache_write_tokens":`, d.CacheWriteTokens)
+		b = appendIntField(b, `,"cache_write_1h_tokens":`, d.CacheWrite1hTokens)
 		b = appendIntField(b, `,"audio_tokens":`, d.AudioTokens)
 		b = append(b, '}')
 	}
@@ -544,6 +581,26 @@ func (w *ChunkWriter) Content(text string) {
 func (w *ChunkWriter) Reasoning(text string) {
 	w.field(`"reasoning_content":`)
 	w.buf = AppendString(w.buf, text)
+}
+
+// Thinking adds one element of the delta's thinking_blocks (see
+// Message.ThinkingBlocks).
+func (w *ChunkWriter) Thinking(tb ThinkingBlock) {
+	w.field(`"thinking_blocks":[{"type":`)
+	w.buf = AppendString(w.buf, tb.Type)
+	if tb.Thinking != "" {
+		w.buf = append(w.buf, `,"thinking":`...)
+		w.buf = AppendString(w.buf, tb.Thinking)
+	}
+	if tb.Signature != "" {
+		w.buf = append(w.buf, `,"signature":`...)
+		w.buf = AppendString(w.buf, tb.Signature)
+	}
+	if tb.Data != "" {
+		w.buf = append(w.buf, `,"data":`...)
+		w.buf = AppendString(w.buf, tb.Data)
+	}
+	w.buf = append(w.buf, `}]`...)
 }
 
 // ToolCall adds a tool call fragment to the delta. The first fragment of a

@@ -156,6 +156,19 @@ func TestChunkWriter(t *testing.T) {
 	check(w.End(nil), ChatCompletionChunk{Choices: []ChunkChoice{{Delta: Delta{Role: "assistant", Content: str("")}}}})
 
 	w.Begin()
+	w.BeginChoice(0)
+	w.Reasoning("why")
+	w.Thinking(ThinkingBlock{Type: ThinkingSigned, Signature: "sig\"=="})
+	w.EndChoice("")
+	w.BeginChoice(1)
+	w.Thinking(ThinkingBlock{Type: ThinkingRedacted, Data: "opaque"})
+	w.EndChoice("")
+	check(w.End(nil), ChatCompletionChunk{Choices: []ChunkChoice{
+		{Delta: Delta{ReasoningContent: str("why"), ThinkingBlocks: []ThinkingBlock{{Type: "thinking", Signature: "sig\"=="}}}},
+		{Index: 1, Delta: Delta{ThinkingBlocks: []ThinkingBlock{{Type: "redacted_thinking", Data: "opaque"}}}},
+	}})
+
+	w.Begin()
 	w.BeginChoice(1)
 	w.Content("a\n<b>")
 	w.Reasoning("r")
@@ -179,7 +192,7 @@ func TestChunkWriter(t *testing.T) {
 	}
 
 	u := &Usage{PromptTokens: 10, CompletionTokens: 5, TotalTokens: 15,
-		PromptTokensDetails:     &PromptTokensDetails{CachedTokens: 4, CacheWriteTokens: 2},
+		PromptTokensDetails:     &PromptTokensDetails{CachedTokens: 4, CacheWriteTokens: 2, CacheWrite1hTokens: 1},
 		CompletionTokensDetails: &CompletionTokensDetails{ReasoningTokens: 3}}
 	check(w.UsageChunk(u), ChatCompletionChunk{Choices: []ChunkChoice{}, Usage: u})
 	std, _ := json.Marshal(u)

@@ -7,6 +7,7 @@
 package providers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -123,15 +124,78 @@ type Identifier interface {
 	Identity() string
 }
 
-// Price is what a model costs, in USD per million tokens.
+// Price is what a model costs: tokens in USD per million, other units as
+// named. A zero rate for cached or cache-write tokens means the input rate.
 type Price struct {
 	// Input is the price of a million prompt tokens.
 	Input float64 `json:"input"`
 	// Output is the price of a million completion tokens.
 	Output float64 `json:"output"`
+	// Cached is the price of a million prompt tokens read from the
+	// provider's prompt cache. Default: Input.
+	Cached float64 `json:"cached,omitempty"`
+	// CacheWrite is the price of a million prompt tokens written to the
+	// provider's prompt cache with the default (5-minute) lifetime.
+	// Default: Input.
+	CacheWrite float64 `json:"cache_write,omitempty"`
+	// CacheWrite1h is the price of a million prompt tokens written with a
+	// one-hour lifetime. Default: CacheWrite.
+	CacheWrite1h float64 `json:"cache_write_1h,omitempty"`
+	// Image is the price of one generated image, used when an images
+	// answer has no token usage.
+	Image float64 `json:"image,omitempty"`
+	// AudioMinute is the price of a minute of transcribed or translated
+	// audio, used when the answer has no token usage.
+	AudioMinute float64 `json:"audio_minute,omitempty"`
+	// TTSChars is the price of a million characters of text to speech.
+	TTSChars float64 `json:"tts_chars,omitempty"`
 }
 
-// Cost returns the USD cost of the given token counts.
-func (p Price) Cost(input, output int64) float64 {
-	return (float64(input)*p.Input + float64(output)*p.Output) / 1e6
+// Tokens are the token counts of one call. Input counts every prompt
+// token: uncached, read from the cache (Cached) and written to it
+// (CacheWrite, of which CacheWrite1h with a one-hour lifetime).
+type Tokens struct {
+	Input, Cached, CacheWrite, CacheWrite1h, Output int64
+}
+
+// Cost returns the USD cost of the given token counts, each kind at its
+// own rate.
+func (p Price) Cost(t Tokens) float64 {
+	cached := cmp.Or(p.Cached, p.Input)
+	write := cmp.Or(p.CacheWrite, p.Input)
+	write1h := cmp.Or(p.CacheWrite1h, write)
+	c1h := min(max(t.CacheWrite1h, 0), max(t.CacheWrite, 0))
+	c5m := max(t.CacheWrite, 0) - c1h
+	plain := max(t.Input-max(t.Cached, 0)-c5m-c1h, 0)
+	return (float64(plain)*p.Input + float64(max(t.Cached, 0))*cached +
+		float64(c5m)*write + float64(c1h)*write1h + float64(t.Output)*p.Output) / 1e6
+}
+
+// IsZero reports whether p prices nothing.
+func (p Price) IsZero() bool { return p == Price{} }
+
+// MessagesForwarder is implemented by providers that take Anthropic's
+// Messages API natively (anthropic; bedrock and vertex for Claude models).
+// The gateway's /v1/messages front door sends such a provider the client's
+// body unchanged but for "model", so that thinking signatures,
+// cache_control, server tools and fields nobody knows yet survive.
+type MessagesForwarder interface {
+	// SpeaksMessages reports whether the upstream model takes Messages
+	// requests natively.
+	SpeaksMessages(model string) bool
+	// ForwardMessages sends a Messages request: Path is "messages" or
+	// "messages/count_tokens", Body its JSON with "model" already set to
+	// the upstream model, Header the client's headers (anthropic-version
+	// and anthropic-beta are relayed). The answer is in Anthropic's wire
+	// format whatever the provider: JSON, text/event-stream when the body
+	// asks for a stream, and Anthropic's error body on a non-2xx status.
+	// The caller closes its body.
+	ForwardMessages(ctx context.Context, req *ForwardRequest) (*http.Response, error)
+}
+
+// ResponsesSpeaker is implemented by Forwarder providers that can say
+// whether their upstream serves OpenAI's Responses API; a Forwarder that
+// does not implement it is assumed to.
+type ResponsesSpeaker interface {
+	SpeaksResponses() bool
 }
