@@ -298,7 +298,7 @@ func parseModelBlock(d *caddyfile.Dispenser, at *caddyfile.Token) (*Model, []ref
 			refs = append(refs, ref{kind: refProvider, name: u.Provider, at: d.Token()})
 		case "price":
 			var in, out string
-			if !d.Args(&in, &out) || d.NextArg() {
+			if !d.Args(&in, &out) {
 				return nil, nil, d.Errf("model %q: price: expected input and output USD per million tokens", m.Name)
 			}
 			pi, err1 := strconv.ParseFloat(in, 64)
@@ -306,7 +306,34 @@ func parseModelBlock(d *caddyfile.Dispenser, at *caddyfile.Token) (*Model, []ref
 			if err1 != nil || err2 != nil || pi < 0 || po < 0 {
 				return nil, nil, d.Errf("model %q: price %s %s: expected two non-negative numbers", m.Name, in, out)
 			}
-			m.Price = &providers.Price{Input: pi, Output: po}
+			p := priceOf(m)
+			p.Input, p.Output = pi, po
+			for d.NextArg() {
+				kind := d.Val()
+				var rate *float64
+				switch kind {
+				case "cached":
+					rate = &p.Cached
+				case "cache_write":
+					rate = &p.CacheWrite
+				case "cache_write_1h":
+					rate = &p.CacheWrite1h
+				default:
+					return nil, nil, d.Errf("model %q: price: unknown rate %q (expected cached, cache_write or cache_write_1h)", m.Name, kind)
+				}
+				if err := priceArg(d, m.Name, "price "+kind, rate); err != nil {
+					return nil, nil, err
+				}
+			}
+		case "price_image", "price_audio_minute", "price_tts_chars":
+			p := priceOf(m)
+			rate := map[string]*float64{"price_image": &p.Image, "price_audio_minute": &p.AudioMinute, "price_tts_chars": &p.TTSChars}[d.Val()]
+			if err := priceArg(d, m.Name, d.Val(), rate); err != nil {
+				return nil, nil, err
+			}
+			if d.NextArg() {
+				return nil, nil, d.ArgErr()
+			}
 		case "retries":
 			var s string
 			if !d.Args(&s) || d.NextArg() {
@@ -378,3 +405,24 @@ func parseModelBlock(d *caddyfile.Dispenser, at *caddyfile.Token) (*Model, []ref
 
 // Interface guard
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// priceOf returns the model's price, creating it.
+func priceOf(m *Model) *providers.Price {
+	if m.Price == nil {
+		m.Price = new(providers.Price)
+	}
+	return m.Price
+}
+
+// priceArg reads the next argument as a non-negative USD amount into rate.
+func priceArg(d *caddyfile.Dispenser, model, what string, rate *float64) error {
+	if !d.NextArg() {
+		return d.Errf("model %q: %s: expected a USD amount", model, what)
+	}
+	v, err := strconv.ParseFloat(d.Val(), 64)
+	if err != nil || v < 0 {
+		return d.Errf("model %q: %s %s: expected a non-negative number", model, what, d.Val())
+	}
+	*rate = v
+	return nil
+}

@@ -229,6 +229,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		MaxRequestBody:  h.MaxRequestBody,
 		Logger:          h.logger,
 		Guardrails:      chain,
+		Responses:       &handlers.MemoryResponses{},
 	}
 	for _, gr := range h.guardrails {
 		if u, ok := gr.(guardrails.ModelUser); ok {
@@ -353,7 +354,7 @@ func (h *Handler) checkConfig() error {
 		if m.FailDuration < 0 {
 			return fmt.Errorf("model %q: fail_duration must not be negative", m.Name)
 		}
-		if m.Price != nil && (m.Price.Input < 0 || m.Price.Output < 0) {
+		if p := m.Price; p != nil && min(p.Input, p.Output, p.Cached, p.CacheWrite, p.CacheWrite1h, p.Image, p.AudioMinute, p.TTSChars) < 0 {
 			return fmt.Errorf("model %q: price must not be negative", m.Name)
 		}
 		for _, u := range m.Upstreams {
@@ -415,9 +416,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		g.ServeEmbeddings(w, r)
 	case "/models":
 		g.ServeModels(w, r, "")
+	case "/responses":
+		g.ServeResponses(w, r)
 	default:
 		if id, ok := strings.CutPrefix(rest, "/models/"); ok {
 			g.ServeModels(w, r, id)
+		} else if id, ok := strings.CutPrefix(rest, "/responses/"); ok {
+			g.ServeResponseObject(w, r, id)
 		} else {
 			g.ServePassthrough(w, r, rest[1:])
 		}

@@ -126,6 +126,7 @@ const (
 	textPart            // messages[i].content[j].text
 	textToolArgs        // messages[i].tool_calls[j].function.arguments
 	textInput           // input, input[j], prompt, prompt[j]
+	textLocated         // located by the caller (see Located)
 )
 
 // Text is one text of a request: a message's content or one of its
@@ -142,6 +143,8 @@ type Text struct {
 	changed bool
 	msg     int // message index, or input index (-1 for a single string)
 	sub     int // part or tool call index
+	loc     string
+	json    bool // a located JSON value, not a string
 }
 
 // Request is what a [RequestChecker] judges.
@@ -168,6 +171,8 @@ func (r *Request) Location(i int) string { return r.Texts[i].location(r.Field) }
 
 func (t *Text) location(field string) string {
 	switch t.kind {
+	case textLocated:
+		return t.loc
 	case textContent:
 		return field + "[" + strconv.Itoa(t.msg) + "]"
 	case textPart:
@@ -213,6 +218,12 @@ func (c *Chain) CheckRequest(ctx context.Context, endpoint, model string, body [
 	default:
 		return body, nil, nil
 	}
+	return c.runInput(ctx, req, body)
+}
+
+// runInput runs the input guardrails over req's texts, collected from
+// body, and applies their redactions to a copy of body.
+func (c *Chain) runInput(ctx context.Context, req *Request, body []byte) ([]byte, []Verdict, *Block) {
 	var rec Recorder
 	for _, st := range c.input {
 		if st.tg != nil {
@@ -243,7 +254,7 @@ func (c *Chain) CheckRequest(ctx context.Context, endpoint, model string, body [
 	var edits []edit
 	for i := range req.Texts {
 		if t := &req.Texts[i]; t.changed {
-			edits = append(edits, edit{at: t.index, n: t.rawLen, text: t.Value, str: true})
+			edits = append(edits, t.edit())
 		}
 	}
 	if len(edits) > 0 {

@@ -62,6 +62,9 @@ type Gateway struct {
 	Accounting *Accounting
 	// Cache answers repeated requests; nil means off.
 	Cache *cache.Cache
+	// Responses keeps Responses API state (previous_response_id, GET
+	// /responses/{id}); nil means none is kept.
+	Responses ResponseStore
 	// Guardrails check input and output; nil means none.
 	Guardrails *guardrails.Chain
 	// Done, if set, is called with every finished call (metrics,

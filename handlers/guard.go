@@ -27,7 +27,15 @@ func (g *Gateway) checkInput(c *Call) error {
 	if !c.ep.guarded || c.Origin != "" || !g.Guardrails.HasInput() {
 		return nil
 	}
-	out, verdicts, block := g.Guardrails.CheckRequest(c.context(), c.Endpoint, c.Model, c.body)
+	var out []byte
+	var verdicts []guardrails.Verdict
+	var block *guardrails.Block
+	if l, ok := c.x.(locator); ok {
+		texts, messages := l.locate(c)
+		out, verdicts, block = g.Guardrails.CheckLocated(c.context(), c.Endpoint, c.Model, c.body, messages, texts)
+	} else {
+		out, verdicts, block = g.Guardrails.CheckRequest(c.context(), c.Endpoint, c.Model, c.body)
+	}
 	c.addVerdicts(verdicts)
 	if block != nil {
 		return &openai.Error{
@@ -44,6 +52,13 @@ func (g *Gateway) checkInput(c *Call) error {
 		}
 	}
 	return nil
+}
+
+// locator is implemented by exchanges whose request the guardrails do not
+// parse themselves (Responses, Messages): it lists the texts of c.body,
+// and how many messages the request has.
+type locator interface {
+	locate(c *Call) (texts []guardrails.Located, messages int)
 }
 
 // guardsOutput reports whether the call's answer goes through output

@@ -38,6 +38,11 @@ type OpenAI struct {
 	// again for clients that did not ask for it. Turn it off for
 	// servers that reject stream_options.
 	StreamUsage *bool `json:"stream_usage,omitempty"`
+	// Responses, when true (the default), says the upstream serves
+	// OpenAI's Responses API: POST /responses passes through. Turn it off
+	// for servers that only speak chat completions (vLLM, Ollama, most
+	// vendors): the gateway then translates Responses to chat completions.
+	Responses *bool `json:"responses,omitempty"`
 
 	base        string // resolved BaseURL without trailing slash
 	chatURL     string
@@ -67,6 +72,9 @@ func (p *OpenAI) Provision(ctx caddy.Context) error {
 	p.streamUsage = p.StreamUsage == nil || *p.StreamUsage
 	return nil
 }
+
+// SpeaksResponses implements ResponsesSpeaker.
+func (p *OpenAI) SpeaksResponses() bool { return p.Responses == nil || *p.Responses }
 
 // SetName names the provider in error messages.
 func (p *OpenAI) SetName(name string) { p.client.Name = name }
@@ -254,6 +262,7 @@ func (c *Client) DoRaw(ctx context.Context, req *http.Request) (*http.Response, 
 //		first_byte_timeout <duration>
 //		max_idle_conns_per_host <n>
 //		stream_usage on|off
+//		responses on|off
 //	}
 func (p *OpenAI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the type name
@@ -272,6 +281,10 @@ func (p *OpenAI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := ParseBool(d, &p.StreamUsage); err != nil {
 				return err
 			}
+		case "responses":
+			if err := ParseBool(d, &p.Responses); err != nil {
+				return err
+			}
 		default:
 			return d.Errf("unrecognized subdirective '%s'", d.Val())
 		}
@@ -283,6 +296,7 @@ func (p *OpenAI) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 var (
 	_ Provider              = (*OpenAI)(nil)
 	_ Forwarder             = (*OpenAI)(nil)
+	_ ResponsesSpeaker      = (*OpenAI)(nil)
 	_ caddy.Provisioner     = (*OpenAI)(nil)
 	_ caddy.CleanerUpper    = (*OpenAI)(nil)
 	_ caddyfile.Unmarshaler = (*OpenAI)(nil)
