@@ -418,6 +418,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		g.ServeModels(w, r, "")
 	case "/responses":
 		g.ServeResponses(w, r)
+	case "/messages":
+		g.ServeMessages(w, r)
+	case "/messages/count_tokens":
+		g.ServeCountTokens(w, r)
 	default:
 		if id, ok := strings.CutPrefix(rest, "/models/"); ok {
 			g.ServeModels(w, r, id)

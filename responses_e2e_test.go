@@ -131,8 +131,15 @@ func (f *fakeResponsesAPI) serve(w http.ResponseWriter, r *http.Request) {
 // messages it got and the last user text, or a tool call for "weather".
 type fakeAnthropic struct {
 	*httptest.Server
-	mu   sync.Mutex
-	seen [][]byte
+	mu      sync.Mutex
+	seen    [][]byte
+	headers []http.Header
+}
+
+func (f *fakeAnthropic) seenHeader(name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.headers[len(f.headers)-1].Values(name), ",")
 }
 
 func newFakeAnthropic(t *testing.T) *fakeAnthropic {
@@ -164,6 +171,7 @@ func (f *fakeAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	f.seen = append(f.seen, body)
+	f.headers = append(f.headers, r.Header.Clone())
 	f.mu.Unlock()
 	req := gjson.ParseBytes(body)
 	if r.URL.Path == "/v1/messages/count_tokens" {
@@ -175,6 +183,23 @@ func (f *fakeAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	msgs := req.Get("messages").Array()
+	thinking := req.Get("thinking.type").Str == "enabled"
+	if thinking {
+		// As Anthropic: with thinking on, an assistant turn that called a
+		// tool must come back with its signed thinking block first.
+		for i, m := range msgs {
+			if m.Get("role").Str == "assistant" && m.Get(`content.#(type=="tool_use")`).Exists() &&
+				(m.Get("content.0.type").Str != "thinking" || m.Get("content.0.signature").Str != "sig-abc") {
+				fail(400, "invalid_request_error", fmt.Sprintf("messages.%d.content.0.type: Expected `thinking` or `redacted_thinking`, but found `%s`. When `thinking` is enabled, a final `assistant` message must start with a thinking block.", i, m.Get("content.0.type").Str))
+				return
+			}
+		}
+	}
+	if req.Get("model").Str == "overloaded" {
+		w.WriteHeader(529)
+		io.WriteString(w, `{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`)
+		return
+	}
 	lastMsg := msgs[len(msgs)-1]
 	said := lastMsg.Get("content").Str
 	if said == "" {
@@ -190,8 +215,15 @@ func (f *fakeAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 		q, _ := json.Marshal(fmt.Sprintf("turns=%d said=%s", len(msgs), said))
 		content, stop = `[{"type":"text","text":`+string(q)+`}]`, "end_turn"
 	}
+	if thinking {
+		content = `[{"type":"thinking","thinking":"let me think","signature":"sig-abc"},` + content[1:]
+	}
 	model := req.Get("model").Str
 	usage := `{"input_tokens":20,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"output_tokens":5}`
+	if req.Get("system.0.cache_control").Exists() {
+		// As Anthropic: a cache breakpoint writes the prefix, 1h when asked.
+		usage = `{"input_tokens":20,"cache_read_input_tokens":100,"cache_creation_input_tokens":50,"cache_creation":{"ephemeral_5m_input_tokens":30,"ephemeral_1h_input_tokens":20},"output_tokens":5}`
+	}
 	if !req.Get("stream").Bool() {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"id":"msg_01","type":"message","role":"assistant","model":%q,"content":%s,"stop_reason":%q,"stop_sequence":null,"usage":%s}`, model, content, stop, usage)
@@ -202,9 +234,13 @@ func (f *fakeAnthropic) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, data)
 		w.(http.Flusher).Flush()
 	}
-	send("message_start", fmt.Sprintf(`{"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","model":%q,"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":20,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"output_tokens":1}}}`, model))
+	send("message_start", fmt.Sprintf(`{"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","model":%q,"content":[],"stop_reason":null,"stop_sequence":null,"usage":%s}}`, model, usage))
 	gjson.Parse(content).ForEach(func(i, block gjson.Result) bool {
-		if block.Get("type").Str == "text" {
+		if block.Get("type").Str == "thinking" {
+			send("content_block_start", fmt.Sprintf(`{"type":"content_block_start","index":%d,"content_block":{"type":"thinking","thinking":"","signature":""}}`, i.Int()))
+			send("content_block_delta", fmt.Sprintf(`{"type":"content_block_delta","index":%d,"delta":{"type":"thinking_delta","thinking":"let me think"}}`, i.Int()))
+			send("content_block_delta", fmt.Sprintf(`{"type":"content_block_delta","index":%d,"delta":{"type":"signature_delta","signature":"sig-abc"}}`, i.Int()))
+		} else if block.Get("type").Str == "text" {
 			send("content_block_start", fmt.Sprintf(`{"type":"content_block_start","index":%d,"content_block":{"type":"text","text":""}}`, i.Int()))
 			text := block.Get("text").Str
 			for _, part := range []string{text[:len(text)/2], text[len(text)/2:]} {

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/polygate/polygate/cache"
+	"github.com/polygate/polygate/dialects/messages"
 	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
@@ -71,9 +72,12 @@ type Gateway struct {
 	// accounting). It must not block.
 	Done func(r *http.Request, c *Call)
 
-	modelList []byte            // GET /models answer
-	modelJSON map[string][]byte // GET /models/{id} answers
-	direct    routing.DirectHealth
+	modelList       []byte // GET /models answer
+	anthropicModels []byte // GET /models answer in Anthropic's shape
+	modelOrder      []string
+	modelsCreated   time.Time
+	modelJSON       map[string][]byte // GET /models/{id} answers
+	direct          routing.DirectHealth
 	// defaultRoute serves pass-through requests that name no model.
 	defaultRoute *routing.Route
 }
@@ -99,6 +103,8 @@ func (g *Gateway) Prepare(order []string, created time.Time) {
 		list = append(list, m...)
 	}
 	g.modelList = append(list, "]}"...)
+	g.modelOrder, g.modelsCreated = order, created
+	g.anthropicModels = messages.ModelList(order, created)
 	if p, ok := g.Providers[g.DefaultProvider]; ok {
 		g.defaultRoute = &routing.Route{Name: g.DefaultProvider, Upstreams: []*routing.Upstream{routing.NewUpstream(g.DefaultProvider, p, "", 1)}}
 	}

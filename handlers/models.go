@@ -4,11 +4,17 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/polygate/polygate/dialects/messages"
+	"github.com/polygate/polygate/openai"
 )
 
 // modelsEndpoint is GET /models and GET /models/{id}: answered by the
 // gateway itself, but identified, logged and counted like every call.
 var modelsEndpoint = &endpoint{name: "models", newExchange: func() exchange { return nil }}
+
+// anthropicModelsEndpoint is modelsEndpoint for Anthropic's clients.
+var anthropicModelsEndpoint = &endpoint{name: "models", newExchange: func() exchange { return nil }, writeError: messages.WriteError}
 
 // ServeModels serves GET /models (the configured public models, in OpenAI's
 // list format) and GET /models/{id}.
@@ -22,11 +28,28 @@ func (g *Gateway) ServeModels(w http.ResponseWriter, r *http.Request, id string)
 }
 
 func (g *Gateway) listModels(c *Call, id string) error {
+	// Anthropic's clients list models, and hear errors, in Anthropic's shape.
+	anthropic := c.r.Header.Get("Anthropic-Version") != ""
+	if anthropic {
+		c.ep = anthropicModelsEndpoint
+		anthropicAuth(c.r)
+	}
 	if c.r.Method != http.MethodGet && c.r.Method != http.MethodHead {
 		return methodNotAllowed(c, "GET, HEAD")
 	}
 	if err := g.identify(c); err != nil {
 		return err
+	}
+	if anthropic {
+		if id == "" {
+			writeJSON(c.w, g.anthropicModels)
+			return nil
+		}
+		if _, ok := g.modelJSON[id]; ok {
+			writeJSON(c.w, messages.ModelObject(id, g.modelsCreated))
+			return nil
+		}
+		return &openai.Error{Status: http.StatusNotFound, Type: openai.TypeInvalidRequest, Message: "model: " + id}
 	}
 	if id == "" {
 		writeJSON(c.w, g.modelList)
