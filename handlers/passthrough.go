@@ -53,6 +53,9 @@ func (g *Gateway) runPassthrough(c *Call) error {
 	if oe := c.x.parse(c); oe != nil {
 		return oe
 	}
+	if err := g.checkMetered(c); err != nil {
+		return err
+	}
 	if c.Model == "" {
 		if g.defaultRoute == nil {
 			return &openai.Error{Status: http.StatusBadRequest, Type: openai.TypeInvalidRequest, Param: "model",
@@ -83,11 +86,30 @@ func (x *passthroughExchange) parse(c *Call) *openai.Error {
 		}
 	}
 	c.Model, x.rewrite = strings.Clone(model), rewrite // records outlive the body
+	if meterFor(c.Endpoint) == meterTokens && gjson.ValidBytes(c.body) {
+		c.maxTokens = gjson.GetBytes(c.body, "max_tokens").Int()
+	}
 	x.header = forwardHeader(r.Header, isUpgrade(r.Header))
 	return nil
 }
 
-func (x *passthroughExchange) texts(*Call) []string { return nil }
+func (x *passthroughExchange) texts(c *Call) []string {
+	if meterFor(c.Endpoint) != meterTokens {
+		return nil
+	}
+	var texts []string
+	p := gjson.GetBytes(c.body, "prompt")
+	if p.Type == gjson.String {
+		return []string{p.Str}
+	}
+	p.ForEach(func(_, v gjson.Result) bool {
+		if v.Type == gjson.String {
+			texts = append(texts, v.Str)
+		}
+		return true
+	})
+	return texts
+}
 
 func (x *passthroughExchange) send(ctx context.Context, c *Call, up *routing.Upstream) (*providers.Response, error) {
 	fw, ok := up.Provider.(providers.Forwarder)
@@ -135,6 +157,10 @@ func (x *passthroughExchange) reply(c *Call, _ *providers.Response) {
 	c.Status = upstream.StatusCode
 	if upstream.StatusCode == http.StatusSwitchingProtocols {
 		relayUpgrade(c, upstream)
+		return
+	}
+	if m := meterFor(c.Endpoint); m != meterNone {
+		x.meteredReply(c, upstream, m)
 		return
 	}
 	c.w.WriteHeader(upstream.StatusCode)

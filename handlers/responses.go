@@ -217,7 +217,7 @@ func (x *responsesExchange) send(ctx context.Context, c *Call, up *routing.Upstr
 // sendNative passes the request through, the model rewritten.
 func (x *responsesExchange) sendNative(ctx context.Context, c *Call, up *routing.Upstream) (*providers.Response, error) {
 	fw := up.Provider.(providers.Forwarder)
-	resp, err := fw.Forward(ctx, &providers.ForwardRequest{Method: http.MethodPost, Path: "responses",
+	resp, err := fw.Forward(ctx, &providers.ForwardRequest{Method: http.MethodPost, Path: "responses", RawQuery: c.r.URL.RawQuery,
 		Header: forwardHeader(c.r.Header, false), Body: c.bodyFor(up)})
 	if err != nil {
 		return nil, err
