@@ -34,7 +34,9 @@ type SeenRequest struct {
 //	hang-stream     sends one event, then waits for the client to leave
 //	anything else   "Hello world" with usage
 //
-// POST /v1/moderations flags an input that contains "attack" (category
+// POST /v1/completions answers " world" (6 prompt, 4 completion tokens;
+// streamed with a usage chunk), POST /v1/images/generations n images
+// without usage. POST /v1/moderations flags an input that contains "attack" (category
 // violence).
 type FakeOpenAI struct {
 	*httptest.Server
@@ -108,6 +110,27 @@ func (f *FakeOpenAI) serve(w http.ResponseWriter, r *http.Request) {
 		in, _ := json.Marshal(req.Input)
 		flagged := strings.Contains(string(in), "attack")
 		writeJSONString(w, fmt.Sprintf(`{"id":"modr-1","model":%q,"results":[{"flagged":%t,"categories":{"violence":%t},"category_scores":{"violence":0.5}}]}`, req.Model, flagged, flagged))
+	case "/v1/completions":
+		var req struct {
+			Model  string
+			Stream bool
+		}
+		_ = json.Unmarshal(body, &req)
+		if !req.Stream {
+			writeJSONString(w, fmt.Sprintf(`{"id":"cmpl-1","object":"text_completion","created":1700000000,"model":%q,"choices":[{"text":" world","index":0,"finish_reason":"stop","logprobs":null}],"usage":{"prompt_tokens":6,"completion_tokens":4,"total_tokens":10}}`, req.Model))
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprintf(w, "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"model\":%q,\"choices\":[{\"text\":\" world\",\"index\":0,\"finish_reason\":\"stop\"}]}\n\n", req.Model)
+		fmt.Fprintf(w, "data: {\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"model\":%q,\"choices\":[],\"usage\":{\"prompt_tokens\":6,\"completion_tokens\":4,\"total_tokens\":10}}\n\ndata: [DONE]\n\n", req.Model)
+	case "/v1/images/generations":
+		var req struct{ N int }
+		_ = json.Unmarshal(body, &req)
+		data := make([]string, max(req.N, 1))
+		for i := range data {
+			data[i] = `{"b64_json":"iVBORw0KGgo="}`
+		}
+		writeJSONString(w, `{"created":1700000000,"data":[`+strings.Join(data, ",")+`]}`)
 	case "/v1/files":
 		writeJSONString(w, `{"object":"list","data":[]}`)
 	default:
