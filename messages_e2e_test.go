@@ -3,7 +3,9 @@ package polygate_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -193,5 +195,94 @@ func TestMessagesAuthAndQuota(t *testing.T) {
 	_, err = client.Messages.New(ctx, params)
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusTooManyRequests || gjson.Get(apiErr.RawJSON(), "error.type").Str != "rate_limit_error" {
 		t.Errorf("over the plan: %v", err)
+	}
+}
+
+// fakeGemini is Google's Gemini API: it checks x-goog-api-key and
+// contents, answers with text (saying whether it got an image) or, when
+// tools are given, a function call; streamed as SSE chunks.
+func fakeGemini(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Goog-Api-Key") != "key-gemini" {
+			w.WriteHeader(403)
+			io.WriteString(w, `{"error":{"code":403,"message":"API key not valid.","status":"PERMISSION_DENIED"}}`)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		req := gjson.ParseBytes(body)
+		if !req.Get("contents").IsArray() || !strings.HasPrefix(r.URL.Path, "/v1beta/models/") {
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":{"code":400,"message":"* GenerateContentRequest.contents: contents is not specified","status":"INVALID_ARGUMENT"}}`)
+			return
+		}
+		var parts string
+		switch {
+		case req.Get("tools").Exists():
+			parts = `[{"functionCall":{"name":"get_weather","args":{"city":"Paris"}}}]`
+		case req.Get(`contents.0.parts.#(inlineData)`).Exists():
+			parts = `[{"text":"I see an image of type ` + req.Get(`contents.0.parts.#(inlineData).inlineData.mimeType`).Str + `"}]`
+		default:
+			parts = `[{"text":"hello from gemini"}]`
+		}
+		answer := `{"candidates":[{"content":{"role":"model","parts":` + parts + `},"finishReason":"STOP","index":0}],"usageMetadata":{"promptTokenCount":9,"candidatesTokenCount":4,"totalTokenCount":13},"modelVersion":"gemini-2.5-flash"}`
+		if strings.HasSuffix(r.URL.Path, ":streamGenerateContent") {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "data: %s\r\n\r\n", answer)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, answer)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestMessagesTranslatedToGemini(t *testing.T) {
+	gem := fakeGemini(t)
+	g := gatewaytest.Start(t, fmt.Sprintf(`	ai_gateway {
+		provider gem gemini {
+			base_url %s
+			api_key key-gemini
+		}
+		model flash {
+			upstream gem gemini-2.5-flash
+		}
+	}`, gem.URL))
+	client := anthropicClient(g, "unused")
+	ctx := t.Context()
+	msg, err := client.Messages.New(ctx, anthropic.MessageNewParams{Model: "flash", MaxTokens: 100,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("hi"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Content[0].Text != "hello from gemini" || msg.StopReason != "end_turn" || msg.Usage.OutputTokens != 4 {
+		t.Errorf("text: %s", msg.RawJSON())
+	}
+	// An image block reaches Gemini as inline data.
+	msg, err = client.Messages.New(ctx, anthropic.MessageNewParams{Model: "flash", MaxTokens: 100,
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(
+			anthropic.NewImageBlockBase64("image/png", "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="),
+			anthropic.NewTextBlock("what is this?"))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg.Content[0].Text != "I see an image of type image/png" {
+		t.Errorf("image: %s", msg.RawJSON())
+	}
+	// A streamed tool call, accumulated by the SDK.
+	stream := client.Messages.NewStreaming(ctx, anthropic.MessageNewParams{Model: "flash", MaxTokens: 100,
+		Tools:    []anthropic.ToolUnionParam{{OfTool: &anthropic.ToolParam{Name: "get_weather", InputSchema: anthropic.ToolInputSchemaParam{Properties: map[string]any{"city": map[string]any{"type": "string"}}}}}},
+		Messages: []anthropic.MessageParam{anthropic.NewUserMessage(anthropic.NewTextBlock("weather?"))}})
+	var acc anthropic.Message
+	for stream.Next() {
+		if err := acc.Accumulate(stream.Current()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(acc.Content) != 1 || acc.Content[0].Name != "get_weather" || gjson.Get(string(acc.Content[0].Input), "city").Str != "Paris" || acc.StopReason != "tool_use" {
+		t.Errorf("streamed tool call: %s", acc.RawJSON())
 	}
 }

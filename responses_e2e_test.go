@@ -333,9 +333,9 @@ func TestResponsesNativeSticky(t *testing.T) {
 		}
 		prev = id
 	}
-	other := map[string]*fakeResponsesAPI{"a": b, "b": a}[owner]
-	if other.count() != 0 && !strings.HasPrefix(first.ID, "resp_"+owner) {
-		t.Errorf("a turn went to the other upstream")
+	mine, other := map[string]*fakeResponsesAPI{"a": a, "b": b}[owner], map[string]*fakeResponsesAPI{"a": b, "b": a}[owner]
+	if mine.count() != 3 || other.count() != 0 {
+		t.Errorf("turns: %d on the upstream that made the id, %d on the other", mine.count(), other.count())
 	}
 	// GET follows the id to its upstream.
 	resp, body := g.Do("GET", "/v1/responses/"+prev, "", "")
