@@ -31,6 +31,7 @@ type gatewayMetrics struct {
 	quotaRejections  *prometheus.CounterVec   // plan, limit
 	keyRequests      *prometheus.CounterVec   // key (per_key only)
 	keyCost          *prometheus.CounterVec   // key (per_key only)
+	unpriced         *prometheus.CounterVec   // model
 
 	children sync.Map // childKey → *childSet
 }
@@ -46,6 +47,7 @@ type childKey struct {
 type childSet struct {
 	requests              prometheus.Counter
 	input, output, cached prometheus.Counter
+	cacheWrite            prometheus.Counter
 	cost                  prometheus.Counter
 	duration, ttft        prometheus.Observer
 	attempts              prometheus.Counter
@@ -65,7 +67,7 @@ func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
 	}
 	m := &gatewayMetrics{
 		requests:         counter("requests_total", "Gateway requests by public model, provider and HTTP status.", "model", "provider", "status"),
-		tokens:           counter("tokens_total", "Tokens by public model, provider and kind (input, output, cached).", "model", "provider", "kind"),
+		tokens:           counter("tokens_total", "Tokens by public model, provider and kind (input, output, cached, cache_write).", "model", "provider", "kind"),
 		cost:             counter("cost_usd_total", "Provider cost in USD by public model and provider.", "model", "provider"),
 		duration:         histogram("request_duration_seconds", "Time to serve a gateway request.", "model", "provider", "stream"),
 		ttft:             histogram("time_to_first_token_seconds", "Time to the first streamed event sent to the client.", "model", "provider"),
@@ -76,6 +78,7 @@ func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
 		quotaRejections:  counter("quota_rejections_total", "Requests rejected by a plan limit.", "plan", "limit"),
 		keyRequests:      counter("key_requests_total", "Requests per caller (only with metrics per_key).", "key"),
 		keyCost:          counter("key_cost_usd_total", "Provider cost in USD per caller (only with metrics per_key).", "key"),
+		unpriced:         counter("unpriced_requests_total", "Requests that used tokens of a model with no known price (costed at zero).", "model"),
 	}
 	var err error
 	for _, field := range m.fields() {
@@ -92,7 +95,7 @@ func newGatewayMetrics(reg prometheus.Registerer) (*gatewayMetrics, error) {
 // fields lists pointers to every collector field.
 func (m *gatewayMetrics) fields() []any {
 	return []any{&m.requests, &m.tokens, &m.cost, &m.duration, &m.ttft, &m.attempts, &m.fallbacks,
-		&m.cache, &m.guardrailActions, &m.quotaRejections, &m.keyRequests, &m.keyCost}
+		&m.cache, &m.guardrailActions, &m.quotaRejections, &m.keyRequests, &m.keyCost, &m.unpriced}
 }
 
 // register registers *c in reg; when an equal collector is already there
@@ -118,14 +121,15 @@ func (m *gatewayMetrics) child(k childKey) *childSet {
 	}
 	status := strconv.Itoa(k.status)
 	cs := &childSet{
-		requests: m.requests.WithLabelValues(k.model, k.provider, status),
-		input:    m.tokens.WithLabelValues(k.model, k.provider, "input"),
-		output:   m.tokens.WithLabelValues(k.model, k.provider, "output"),
-		cached:   m.tokens.WithLabelValues(k.model, k.provider, "cached"),
-		cost:     m.cost.WithLabelValues(k.model, k.provider),
-		duration: m.duration.WithLabelValues(k.model, k.provider, strconv.FormatBool(k.stream)),
-		ttft:     m.ttft.WithLabelValues(k.model, k.provider),
-		attempts: m.attempts.WithLabelValues(k.model, k.provider),
+		requests:   m.requests.WithLabelValues(k.model, k.provider, status),
+		input:      m.tokens.WithLabelValues(k.model, k.provider, "input"),
+		output:     m.tokens.WithLabelValues(k.model, k.provider, "output"),
+		cached:     m.tokens.WithLabelValues(k.model, k.provider, "cached"),
+		cacheWrite: m.tokens.WithLabelValues(k.model, k.provider, "cache_write"),
+		cost:       m.cost.WithLabelValues(k.model, k.provider),
+		duration:   m.duration.WithLabelValues(k.model, k.provider, strconv.FormatBool(k.stream)),
+		ttft:       m.ttft.WithLabelValues(k.model, k.provider),
+		attempts:   m.attempts.WithLabelValues(k.model, k.provider),
 	}
 	actual, _ := m.children.LoadOrStore(k, cs)
 	return actual.(*childSet)
@@ -161,6 +165,9 @@ func (m *gatewayMetrics) observe(c *handlers.Call, model string, perKey bool) {
 	if c.CachedTokens > 0 {
 		cs.cached.Add(float64(c.CachedTokens))
 	}
+	if c.CacheWriteTokens > 0 {
+		cs.cacheWrite.Add(float64(c.CacheWriteTokens))
+	}
 	if c.Cost > 0 {
 		cs.cost.Add(c.Cost)
 	}
@@ -176,6 +183,9 @@ func (m *gatewayMetrics) observe(c *handlers.Call, model string, perKey bool) {
 	}
 	if c.Cache != "" {
 		m.cache.WithLabelValues(model, strings.ToLower(c.Cache)).Inc()
+	}
+	if c.Unpriced {
+		m.unpriced.WithLabelValues(model).Inc()
 	}
 	m.observeCaller(c, perKey)
 }

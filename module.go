@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -289,7 +290,17 @@ func (h *Handler) done(_ *http.Request, c *handlers.Call) {
 	if h.metrics != nil {
 		h.metrics.observe(c, modelLabel(c, h.models), h.Metrics != nil && h.Metrics.PerKey)
 	}
+	if c.Unpriced {
+		if _, warned := unpricedWarned.LoadOrStore(c.UpstreamModel, true); !warned {
+			h.logger.Warn("model has no price: its requests are costed at zero; add a price line or a prices_file entry",
+				zap.String("model", c.Model), zap.String("provider", c.Provider), zap.String("upstream_model", c.UpstreamModel))
+		}
+	}
 }
+
+// unpricedWarned holds the upstream models already warned about as
+// unpriced (once per process).
+var unpricedWarned sync.Map
 
 func (h *Handler) buildRoutes() (map[string]*routing.Route, []string) {
 	routes := make(map[string]*routing.Route, len(h.Models))

@@ -86,7 +86,7 @@ func (c *Call) answeredFromCache(body []byte) {
 	c.Provider = "cache"
 	c.setPlaceholders()
 	c.readUsage(gjson.GetBytes(body, "usage"))
-	c.Cost = 0
+	c.Cost, c.Unpriced = 0, false
 }
 
 // store keeps a complete answer for later requests.

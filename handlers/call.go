@@ -66,6 +66,9 @@ type Call struct {
 	ReasoningTokens    int64
 	// Cost is in USD, from the serving model's price.
 	Cost float64
+	// Unpriced reports that tokens were used but the serving model has no
+	// price (neither a price line nor a catalogue entry): Cost is 0.
+	Unpriced bool
 	// TTFT is the time to the first streamed event sent; Duration the whole.
 	TTFT     time.Duration
 	Duration time.Duration
@@ -160,6 +163,7 @@ func (c *Call) readUsage(u gjson.Result) {
 
 // setCost sets Cost from the token counts, each kind at its own rate.
 func (c *Call) setCost() {
+	c.Unpriced = c.price.IsZero() && c.InputTokens+c.OutputTokens > 0
 	c.Cost = c.price.Cost(providers.Tokens{Input: c.InputTokens, Cached: c.CachedTokens,
 		CacheWrite: c.CacheWriteTokens, CacheWrite1h: c.CacheWrite1hTokens, Output: c.OutputTokens})
 }

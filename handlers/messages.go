@@ -322,7 +322,7 @@ func (x *messagesExchange) replay(c *Call, entry cache.Entry) bool {
 	c.Provider = "cache"
 	c.setPlaceholders()
 	c.setMessagesUsage(messages.ResponseUsage(entry.Body))
-	c.Cost = 0
+	c.Cost, c.Unpriced = 0, false
 	if c.Stream {
 		startEvents(c.w)
 		_, _ = c.w.Write(events)
