@@ -29,7 +29,7 @@ func TestDialectsAccounted(t *testing.T) {
 		default_provider oa
 		plan pro {
 			budget_per_month 25
-			#unmetered_paths files
+			unmetered_paths files
 		}
 		plan tiny {
 			budget_per_month 0.003

@@ -230,7 +230,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		MaxRequestBody:  h.MaxRequestBody,
 		Logger:          h.logger,
 		Guardrails:      chain,
-		Responses:       &handlers.MemoryResponses{},
+		Responses:       memoryResponses,
 	}
 	for _, gr := range h.guardrails {
 		if u, ok := gr.(guardrails.ModelUser); ok {
@@ -263,6 +263,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			acc.Identity, acc.Plan = cfg.Auth.Identity, cfg.Auth.Plan
 		}
 		h.gateway.Accounting = acc
+		h.gateway.Responses = handlers.UsageResponses{Service: svc}
 	}
 	for _, gr := range h.guardrails {
 		if s, ok := gr.(guardrails.ModelCallerSetter); ok {
@@ -297,6 +298,10 @@ func (h *Handler) done(_ *http.Request, c *handlers.Call) {
 		}
 	}
 }
+
+// memoryResponses keeps Responses API state for gateways without
+// accounting, across config reloads (bounded: 64 MiB).
+var memoryResponses = &handlers.MemoryResponses{}
 
 // unpricedWarned holds the upstream models already warned about as
 // unpriced (once per process).

@@ -86,7 +86,8 @@ func (g *Gateway) reserve(c *Call) error {
 	if lerr := a.Service.Allowed(*c.caller, c.Model); lerr != nil {
 		return refuse(c, lerr)
 	}
-	est := usage.Estimate{MaxOutputTokens: c.maxTokens, InputPricePerM: c.price.Input, OutputPricePerM: c.price.Output}
+	est := usage.Estimate{MaxOutputTokens: c.maxTokens, InputPricePerM: c.price.Input, OutputPricePerM: c.price.Output,
+		CachedInputPricePerM: c.price.Cached, CacheWritePricePerM: c.price.CacheWrite, CacheWrite1hPricePerM: c.price.CacheWrite1h}
 	if g.countsTokens(c) {
 		est.InputTokens = int64(tokens.Messages(c.Model, c.x.texts(c)...))
 	}
@@ -134,22 +135,25 @@ func (g *Gateway) settle(c *Call) {
 		return
 	}
 	rec := usage.Record{
-		Time:          c.Start,
-		Endpoint:      c.Endpoint,
-		Origin:        c.Origin,
-		Model:         c.Model,
-		Provider:      c.Provider,
-		UpstreamModel: c.UpstreamModel,
-		InputTokens:   c.InputTokens,
-		OutputTokens:  c.OutputTokens,
-		CachedTokens:  c.CachedTokens,
-		CostUSD:       c.Cost,
-		LatencyMS:     c.Duration.Milliseconds(),
-		TTFTMS:        c.TTFT.Milliseconds(),
-		Status:        c.Status,
-		CacheHit:      c.Cache == "HIT",
-		Attempts:      c.Attempts,
-		Streamed:      c.Stream,
+		Time:               c.Start,
+		Endpoint:           c.Endpoint,
+		Origin:             c.Origin,
+		Model:              c.Model,
+		Provider:           c.Provider,
+		UpstreamModel:      c.UpstreamModel,
+		InputTokens:        c.InputTokens,
+		OutputTokens:       c.OutputTokens,
+		CachedTokens:       c.CachedTokens,
+		CacheWriteTokens:   c.CacheWriteTokens,
+		CacheWrite1hTokens: c.CacheWrite1hTokens,
+		ReasoningTokens:    c.ReasoningTokens,
+		CostUSD:            c.Cost,
+		LatencyMS:          c.Duration.Milliseconds(),
+		TTFTMS:             c.TTFT.Milliseconds(),
+		Status:             c.Status,
+		CacheHit:           c.Cache == "HIT",
+		Attempts:           c.Attempts,
+		Streamed:           c.Stream,
 	}
 	if len(c.Guardrails) > 0 {
 		if b, err := json.Marshal(verdictsJSON(c)); err == nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/polygate/polygate/openai"
-	"github.com/polygate/polygate/usage"
 )
 
 // A meter says how a passed-through path is accounted.
@@ -53,11 +52,7 @@ func (g *Gateway) checkMetered(c *Call) error {
 	if a == nil || c.caller == nil || meterFor(c.Endpoint) != meterNone {
 		return nil
 	}
-	mp, ok := any(a.Service).(interface {
-		Metered(usage.Caller) bool
-		Unmetered(usage.Caller, string) bool
-	})
-	if !ok || !mp.Metered(*c.caller) || mp.Unmetered(*c.caller, c.Endpoint) {
+	if !a.Service.Metered(*c.caller) || a.Service.Unmetered(*c.caller, c.Endpoint) {
 		return nil
 	}
 	return &openai.Error{Status: http.StatusForbidden, Type: openai.TypePermission, Code: "unmetered_path",

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -122,7 +123,7 @@ func TestAdminAPI(t *testing.T) {
 			t.Errorf("GET one key: %d", code)
 		}
 
-		// Usage report.
+		// Usage report, with every token column.
 		day := time.Date(2025, 3, 15, 10, 0, 0, 0, time.UTC)
 		for i, m := range []string{"gpt-4o", "gpt-4o", "claude"} {
 			endpoint := "chat/completions"
@@ -130,7 +131,8 @@ func TestAdminAPI(t *testing.T) {
 				endpoint = "messages"
 			}
 			s.Record(Caller{ID: "key:" + id, KeyID: id}, Record{Time: day.Add(time.Duration(i) * time.Hour),
-				Model: m, Provider: "p" + m[:1], InputTokens: 100, OutputTokens: 10, CostUSD: 0.5, Endpoint: endpoint})
+				Model: m, Provider: "p" + m[:1], InputTokens: 100, OutputTokens: 10, CostUSD: 0.5, Endpoint: endpoint,
+				CachedTokens: 10 * int64(i+1), CacheWriteTokens: 20, CacheWrite1hTokens: 5 * int64(i), ReasoningTokens: int64(i + 1)})
 		}
 		s.Record(Caller{ID: "ip:1"}, Record{Time: day.AddDate(0, 0, 1), Model: "gpt-4o", InputTokens: 1, CostUSD: 0.25,
 			Endpoint: "moderations", Origin: "guardrail moderation"})
@@ -141,9 +143,9 @@ func TestAdminAPI(t *testing.T) {
 			t.Fatalf("usage: %d %v", code, obj)
 		}
 		rows := reportRows(obj)
-		want := `[{"group":"gpt-4o","requests":3,"input_tokens":201,"output_tokens":20,"cost_usd":1.25},` +
-			`{"group":"claude","requests":1,"input_tokens":100,"output_tokens":10,"cost_usd":0.5},` +
-			`{"group":"old","requests":1,"input_tokens":2,"output_tokens":0,"cost_usd":0.125}]`
+		want := `[` + row("gpt-4o", "", 3, 201, 20, 30, 40, 5, 3, "1.25") + `,` +
+			row("claude", "", 1, 100, 10, 30, 20, 10, 3, "0.5") + `,` +
+			row("old", "", 1, 2, 0, 0, 0, 0, 0, "0.125") + `]`
 		if rows != want {
 			t.Errorf("by model:\n got %s\nwant %s", rows, want)
 		}
@@ -151,26 +153,50 @@ func TestAdminAPI(t *testing.T) {
 		// column existed) is its own group, "".
 		_, obj, _ = call(t, srv, "GET", "/ai_gateway/usage?group_by=endpoint&since=2025-03-15&until=2025-03-16", "")
 		rows = reportRows(obj)
-		want = `[{"group":"chat/completions","requests":2,"input_tokens":200,"output_tokens":20,"cost_usd":1},` +
-			`{"group":"messages","requests":1,"input_tokens":100,"output_tokens":10,"cost_usd":0.5},` +
-			`{"group":"moderations","requests":1,"input_tokens":1,"output_tokens":0,"cost_usd":0.25},` +
-			`{"group":"","requests":1,"input_tokens":2,"output_tokens":0,"cost_usd":0.125}]`
+		want = `[` + row("chat/completions", "", 2, 200, 20, 30, 40, 5, 3, "1") + `,` +
+			row("messages", "", 1, 100, 10, 30, 20, 10, 3, "0.5") + `,` +
+			row("moderations", "", 1, 1, 0, 0, 0, 0, 0, "0.25") + `,` +
+			row("", "", 1, 2, 0, 0, 0, 0, 0, "0.125") + `]`
 		if obj["group_by"] != "endpoint" || rows != want {
 			t.Errorf("by endpoint:\n got %s\nwant %s", rows, want)
 		}
 		_, obj, _ = call(t, srv, "GET", "/ai_gateway/usage?group_by=day&since=2025-03-01T00:00:00Z&until=2025-04-01", "")
 		rows = reportRows(obj)
-		want = `[{"group":"2025-03-15","requests":3,"input_tokens":300,"output_tokens":30,"cost_usd":1.5},` +
-			`{"group":"2025-03-16","requests":2,"input_tokens":3,"output_tokens":0,"cost_usd":0.375}]`
+		want = `[` + row("2025-03-15", "", 3, 300, 30, 60, 60, 15, 6, "1.5") + `,` +
+			row("2025-03-16", "", 2, 3, 0, 0, 0, 0, 0, "0.375") + `]`
 		if rows != want {
 			t.Errorf("by day:\n got %s\nwant %s", rows, want)
 		}
 		_, obj, _ = call(t, srv, "GET", "/ai_gateway/usage?group_by=key&since=2025-03-01&until=2025-03-31", "")
 		rows = reportRows(obj)
-		want = `[{"group":"` + id + `","name":"alice","requests":3,"input_tokens":300,"output_tokens":30,"cost_usd":1.5},` +
-			`{"group":"","requests":2,"input_tokens":3,"output_tokens":0,"cost_usd":0.375}]`
+		want = `[` + row(id, "alice", 3, 300, 30, 60, 60, 15, 6, "1.5") + `,` +
+			row("", "", 2, 3, 0, 0, 0, 0, 0, "0.375") + `]`
 		if rows != want {
 			t.Errorf("by key:\n got %s\nwant %s", rows, want)
+		}
+		tot, err := s.Totals(context.Background(), day.Add(-time.Hour), day.AddDate(0, 0, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tot.Requests != 5 || tot.InputTokens != 303 || tot.OutputTokens != 30 || tot.CachedTokens != 60 ||
+			tot.CacheWriteTokens != 60 || tot.CacheWrite1hTokens != 15 || tot.ReasoningTokens != 6 {
+			t.Errorf("totals %+v", tot)
+		}
+		recent, err := s.Recent(context.Background(), day, day.Add(3*time.Hour), 10)
+		if err != nil || len(recent) != 3 {
+			t.Fatalf("recent: %v %v", recent, err)
+		}
+		if r := recent[0]; r.Model != "claude" || r.CachedTokens != 30 || r.CacheWriteTokens != 20 ||
+			r.CacheWrite1hTokens != 10 || r.ReasoningTokens != 3 {
+			t.Errorf("recent[0] %+v", r)
+		}
+		series, err := s.Series(context.Background(), "day", "", day, day.AddDate(0, 0, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := series.Groups[0]; len(g.CacheWriteTokens) != len(series.Buckets) || g.CacheWriteTokens[0] != 60 || g.CacheWrite1hTokens[0] != 15 ||
+			g.CachedTokens[0] != 60 || g.ReasoningTokens[0] != 6 || g.InputTokens[1] != 3 || g.CacheWriteTokens[1] != 0 {
+			t.Errorf("series %+v", g)
 		}
 		_, obj, _ = call(t, srv, "GET", "/ai_gateway/usage?group_by=provider&since=2025-01-01", "")
 		if rows := obj["rows"].([]any); len(rows) != 3 {
@@ -198,6 +224,17 @@ func TestAdminAPI(t *testing.T) {
 			t.Errorf("unknown database: %d", code)
 		}
 	})
+}
+
+// row is a usage report row as the admin API encodes it.
+func row(group, name string, requests, in, out, cached, writes, writes1h, reasoning int64, cost string) string {
+	n := ""
+	if name != "" {
+		n = fmt.Sprintf(`"name":%q,`, name)
+	}
+	return fmt.Sprintf(`{"group":%q,%s"requests":%d,"input_tokens":%d,"output_tokens":%d,"cached_tokens":%d,`+
+		`"cache_write_tokens":%d,"cache_write_1h_tokens":%d,"reasoning_tokens":%d,"cost_usd":%s}`,
+		group, n, requests, in, out, cached, writes, writes1h, reasoning, cost)
 }
 
 // reportRows re-encodes the rows of a usage report in UsageRow's order.

@@ -11,7 +11,7 @@ import (
 
 // UnmarshalDirective parses the subdirective at the dispenser's current
 // token if it is one of the accounting subdirectives (database, auth,
-// default_plan, plan) and reports whether it was. The host
+// default_plan, plan, response_retention) and reports whether it was. The host
 // calls it for every token of its block:
 //
 //	for nesting := d.Nesting(); d.NextBlock(nesting); {
@@ -46,7 +46,11 @@ import (
 //		budget_per_month    <usd>
 //		models              <model...>
 //		default_max_tokens  <n>
+//		unmetered_paths     <path...>
 //	}
+//	response_retention <duration>
+//
+// Durations take Caddy's units, days ("30d") included.
 func (c *Config) UnmarshalDirective(d *caddyfile.Dispenser) (bool, error) {
 	switch d.Val() {
 	case "database":
@@ -67,6 +71,18 @@ func (c *Config) UnmarshalDirective(d *caddyfile.Dispenser) (bool, error) {
 		return true, nil
 	case "plan":
 		return true, c.unmarshalPlan(d)
+	case "response_retention":
+		if c.ResponseRetention != 0 {
+			return true, d.Err("response_retention already specified")
+		}
+		if !d.NextArg() {
+			return true, d.ArgErr()
+		}
+		val := d.Val()
+		if d.NextArg() {
+			return true, d.ArgErr()
+		}
+		return true, parseDuration(d, val, &c.ResponseRetention)
 	}
 	return false, nil
 }
@@ -188,12 +204,25 @@ func (c *Config) unmarshalPlan(d *caddyfile.Dispenser) error {
 	p := new(Plan)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		sub := d.Val()
-		if sub == "models" {
+		switch sub {
+		case "models":
 			models := d.RemainingArgs()
 			if len(models) == 0 {
 				return d.ArgErr()
 			}
 			p.Models = append(p.Models, models...)
+			continue
+		case "unmetered_paths":
+			paths := d.RemainingArgs()
+			if len(paths) == 0 {
+				return d.ArgErr()
+			}
+			for _, path := range paths {
+				if err := validUnmeteredPath(path); err != nil {
+					return d.Errf("plan '%s': unmetered_paths: %v", name, err)
+				}
+			}
+			p.UnmeteredPaths = append(p.UnmeteredPaths, paths...)
 			continue
 		}
 		if !d.NextArg() {

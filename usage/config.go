@@ -1,14 +1,18 @@
 // Package usage is the accounting engine of the ai_gateway handler: virtual
-// API keys, plans with quotas, and one usage record per request written to
-// SQL without loss.
+// API keys, plans with quotas, one usage record per request written to
+// SQL without loss, and the Responses API's stored responses.
 //
 // The host handler embeds a [Config] in its own configuration, calls [Open]
 // in Provision and [Service.Release] in Cleanup, and per request calls
 // [Service.Authenticate] (or [Service.Identify] / [Service.Anonymous]),
 // [Service.Reserve] before paying a provider and [Reservation.Settle] after.
+// A pass-through path it cannot account is refused to a caller for whom
+// [Service.Metered] holds unless [Service.Unmetered] allows it. Responses
+// API state goes through [Service.PutResponse], [Service.GetResponse] and
+// [Service.DeleteResponse].
 //
 // Everything a request touches lives in memory: the key snapshot, the quota
-// counters and the record buffer. The database (PostgreSQL, or a SQLite
+// counters, the record buffer and the recent responses. The database (PostgreSQL, or a SQLite
 // file by default) is reached only by background loops, so a slow or
 // unreachable database never delays a request, and records that cannot be
 // written are kept in memory and then in spill files until it is back.
@@ -32,6 +36,9 @@ const (
 	DefaultBufferLimit        = 100_000
 	DefaultShutdownTimeout    = 5 * time.Second
 	DefaultMaxTokens          = 4096
+	DefaultResponseRetention  = 30 * 24 * time.Hour
+	DefaultResponseCacheBytes = 64 << 20
+	DefaultResponseQueueLimit = 10_000
 
 	// maxBatchSize bounds what one batch holds in memory, and what a
 	// batch the database refuses retries record by record.
@@ -96,6 +103,13 @@ type Config struct {
 	// configuration using the database is unloaded; records still unwritten
 	// then go to a spill file. Default: 5s.
 	ShutdownTimeout caddy.Duration `json:"shutdown_timeout,omitempty"`
+
+	// ResponseRetention is how long a Responses API response is kept for
+	// previous_response_id and GET /v1/responses/{id} (see
+	// [Service.PutResponse]); expired responses are deleted hourly. It
+	// applies to responses stored from then on. In the Caddyfile it takes
+	// day units too ("30d"). Default: 30 days.
+	ResponseRetention caddy.Duration `json:"response_retention,omitempty"`
 }
 
 // Authentication modes of [AuthConfig].
@@ -153,6 +167,15 @@ type Plan struct {
 	// DefaultMaxTokens is the output reserved for a request that sends no
 	// max_tokens. Default: 4096.
 	DefaultMaxTokens int64 `json:"default_max_tokens,omitempty"`
+	// UnmeteredPaths are the API paths the gateway passes through without
+	// being able to account their cost (files, batches, vector stores,
+	// fine-tuning jobs…) that callers on this plan may use although the
+	// plan has a token or dollar limit; without such a limit every path is
+	// allowed (see [Service.Metered]). A path is relative to the API's
+	// version prefix, "files" or "vector_stores/vs_1/files"; an entry
+	// ending in "*" matches every path starting with what precedes it
+	// ("vector_stores/*", "batches*"). Default: none.
+	UnmeteredPaths []string `json:"unmetered_paths,omitempty"`
 }
 
 // AllowsModel reports whether the plan may use model.
@@ -223,6 +246,11 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("plan %q: invalid model pattern %q", name, m)
 			}
 		}
+		for _, path := range p.UnmeteredPaths {
+			if err := validUnmeteredPath(path); err != nil {
+				return fmt.Errorf("plan %q: unmetered_paths: %v", name, err)
+			}
+		}
 	}
 	if c.BatchSize < 0 || c.BatchSize > maxBatchSize {
 		return fmt.Errorf("batch_size must be between 1 and %d", maxBatchSize)
@@ -233,6 +261,7 @@ func (c *Config) Validate() error {
 	for name, d := range map[string]caddy.Duration{
 		"sync_interval": c.SyncInterval, "key_refresh_interval": c.KeyRefreshInterval,
 		"flush_interval": c.FlushInterval, "shutdown_timeout": c.ShutdownTimeout,
+		"response_retention": c.ResponseRetention,
 	} {
 		if d < 0 {
 			return fmt.Errorf("%s must not be negative", name)
@@ -250,6 +279,29 @@ func (c *Config) AuthMode() string {
 	return c.Auth.Mode
 }
 
+// responseRetention is ResponseRetention with its default applied.
+func (c *Config) responseRetention() time.Duration {
+	if c.ResponseRetention > 0 {
+		return time.Duration(c.ResponseRetention)
+	}
+	return DefaultResponseRetention
+}
+
+// validUnmeteredPath checks an entry of Plan.UnmeteredPaths.
+func validUnmeteredPath(p string) error {
+	switch {
+	case p == "" || p == "*":
+		return fmt.Errorf("invalid path %q", p)
+	case strings.HasPrefix(p, "/") || strings.HasPrefix(p, "v1/"):
+		return fmt.Errorf("path %q: give it without a leading slash or version prefix, like \"files\" or \"vector_stores/*\"", p)
+	case strings.Contains(strings.TrimSuffix(p, "*"), "*"):
+		return fmt.Errorf("path %q: only a trailing * is allowed", p)
+	case strings.ContainsAny(p, "?# \t"):
+		return fmt.Errorf("path %q: a path has no query, fragment or spaces", p)
+	}
+	return nil
+}
+
 // settings are the engine tunables of a Config with defaults applied.
 type settings struct {
 	syncInterval    time.Duration
@@ -259,6 +311,10 @@ type settings struct {
 	bufferLimit     int
 	spillDir        string
 	shutdownTimeout time.Duration
+
+	// The Responses store's bounds (tests lower them).
+	responseCacheBytes int
+	responseQueueLimit int
 }
 
 func (c *Config) settings() settings {
@@ -270,6 +326,9 @@ func (c *Config) settings() settings {
 		bufferLimit:     c.BufferLimit,
 		spillDir:        c.SpillDir,
 		shutdownTimeout: time.Duration(c.ShutdownTimeout),
+
+		responseCacheBytes: DefaultResponseCacheBytes,
+		responseQueueLimit: DefaultResponseQueueLimit,
 	}
 	if s.syncInterval <= 0 {
 		s.syncInterval = DefaultSyncInterval

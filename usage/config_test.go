@@ -57,7 +57,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 			budget_per_day $5
 			budget_per_month 25
 			default_max_tokens 1024
+			unmetered_paths files batches/*
+			unmetered_paths vector_stores*
 		}
+		response_retention 7d12h
 	}`)
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +73,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		`"auth":{"mode":"identity","identity":"{http.auth.user.id}","plan":"{http.auth.user.plan}"},` +
 		`"default_plan":"free","plans":{` +
 		`"free":{"requests_per_minute":10,"requests_per_day":50,"models":["gpt-4o-mini","claude-*"]},` +
-		`"pro":{"requests_per_minute":120,"tokens_per_minute":100000,"tokens_per_day":2000000,"budget_per_day":5,"budget_per_month":25,"default_max_tokens":1024}},` +
+		`"pro":{"requests_per_minute":120,"tokens_per_minute":100000,"tokens_per_day":2000000,"budget_per_day":5,"budget_per_month":25,"default_max_tokens":1024,` +
+		`"unmetered_paths":["files","batches/*","vector_stores*"]}},` +
 		`"sync_interval":2000000000,"key_refresh_interval":3000000000,"batch_size":1000,"flush_interval":500000000,` +
-		`"buffer_limit":5000,"spill_dir":"/var/spill","shutdown_timeout":10000000000}`
+		`"buffer_limit":5000,"spill_dir":"/var/spill","shutdown_timeout":10000000000,"response_retention":648000000000000}`
 	if string(got) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", got, want)
 	}
@@ -131,6 +135,17 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"x {\n plan free {\n colour blue\n }\n}",
 		"x {\n plan free {\n requests_per_minute 1 2\n }\n}",
 		"x {\n plan free\n plan free\n}",
+		"x {\n plan free {\n unmetered_paths\n }\n}",
+		"x {\n plan free {\n unmetered_paths /v1/files\n }\n}",
+		"x {\n plan free {\n unmetered_paths v1/files\n }\n}",
+		"x {\n plan free {\n unmetered_paths files/*/content\n }\n}",
+		"x {\n plan free {\n unmetered_paths *\n }\n}",
+		"x {\n response_retention\n}",
+		"x {\n response_retention forever\n}",
+		"x {\n response_retention 0s\n}",
+		"x {\n response_retention -1d\n}",
+		"x {\n response_retention 1d 2d\n}",
+		"x {\n response_retention 1d\n response_retention 2d\n}",
 	} {
 		if _, _, err := parseHostBlock(in); err == nil {
 			t.Errorf("%q: no error", in)
@@ -154,6 +169,12 @@ func TestValidate(t *testing.T) {
 		{Config{Plans: map[string]*Plan{"free": nil}}, false},
 		{Config{BatchSize: 5000}, false},
 		{Config{SyncInterval: caddy.Duration(-time.Second)}, false},
+		{Config{ResponseRetention: caddy.Duration(-time.Hour)}, false},
+		{Config{ResponseRetention: caddy.Duration(time.Hour)}, true},
+		{Config{Plans: map[string]*Plan{"free": {UnmeteredPaths: []string{"files", "vector_stores/*"}}}}, true},
+		{Config{Plans: map[string]*Plan{"free": {UnmeteredPaths: []string{"/files"}}}}, false},
+		{Config{Plans: map[string]*Plan{"free": {UnmeteredPaths: []string{""}}}}, false},
+		{Config{Plans: map[string]*Plan{"free": {UnmeteredPaths: []string{"a*/b"}}}}, false},
 	} {
 		err := tc.cfg.Validate()
 		if (err == nil) != tc.ok {
@@ -244,5 +265,29 @@ func TestParseTime(t *testing.T) {
 	}
 	if _, err := ParseTime("yesterday", false); err == nil {
 		t.Error("no error")
+	}
+}
+
+// TestCaddyfileErrorPositions: errors of the new subdirectives name the
+// file and line of the offending token.
+func TestCaddyfileErrorPositions(t *testing.T) {
+	for in, want := range map[string]string{
+		"x {\n plan free {\n requests_per_day 1\n unmetered_paths /v1/files\n }\n}": "Testfile:4",
+		"x {\n auth keys\n response_retention soon\n}":                              "Testfile:3",
+	} {
+		_, _, err := parseHostBlock(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want an error at %s", in, err, want)
+		}
+	}
+}
+
+func TestResponseRetentionDefault(t *testing.T) {
+	if got := (&Config{}).responseRetention(); got != 30*24*time.Hour {
+		t.Errorf("default retention %v", got)
+	}
+	cfg, _, err := parseHostBlock("x {\n response_retention 30d\n}")
+	if err != nil || time.Duration(cfg.ResponseRetention) != 30*24*time.Hour {
+		t.Errorf("30d: %v %v", time.Duration(cfg.ResponseRetention), err)
 	}
 }

@@ -24,21 +24,26 @@ type RecentRequest struct {
 	// Endpoint is the API endpoint ("chat/completions", "embeddings", ...);
 	// Origin is empty for a client's request, else who in the gateway made
 	// the call on the caller's behalf.
-	Endpoint      string  `json:"endpoint,omitempty" db:"endpoint"`
-	Origin        string  `json:"origin,omitempty" db:"origin"`
-	Model         string  `json:"model" db:"model"`
-	Provider      string  `json:"provider" db:"provider"`
-	UpstreamModel string  `json:"upstream_model,omitempty" db:"upstream_model"`
-	Status        int     `json:"status" db:"status"`
-	LatencyMS     int64   `json:"latency_ms" db:"latency_ms"`
-	TTFTMS        int64   `json:"ttft_ms" db:"ttft_ms"`
-	Attempts      int     `json:"attempts" db:"attempts"`
-	CacheHit      bool    `json:"cache_hit" db:"cache_hit"`
-	Streamed      bool    `json:"streamed" db:"streamed"`
-	InputTokens   int64   `json:"input_tokens" db:"input_tokens"`
-	OutputTokens  int64   `json:"output_tokens" db:"output_tokens"`
-	CachedTokens  int64   `json:"cached_tokens" db:"cached_tokens"`
-	CostUSD       float64 `json:"cost_usd" db:"cost_usd"`
+	Endpoint      string `json:"endpoint,omitempty" db:"endpoint"`
+	Origin        string `json:"origin,omitempty" db:"origin"`
+	Model         string `json:"model" db:"model"`
+	Provider      string `json:"provider" db:"provider"`
+	UpstreamModel string `json:"upstream_model,omitempty" db:"upstream_model"`
+	Status        int    `json:"status" db:"status"`
+	LatencyMS     int64  `json:"latency_ms" db:"latency_ms"`
+	TTFTMS        int64  `json:"ttft_ms" db:"ttft_ms"`
+	Attempts      int    `json:"attempts" db:"attempts"`
+	CacheHit      bool   `json:"cache_hit" db:"cache_hit"`
+	Streamed      bool   `json:"streamed" db:"streamed"`
+	InputTokens   int64  `json:"input_tokens" db:"input_tokens"`
+	OutputTokens  int64  `json:"output_tokens" db:"output_tokens"`
+	CachedTokens  int64  `json:"cached_tokens" db:"cached_tokens"`
+	// CacheWriteTokens (of which CacheWrite1hTokens with a one-hour
+	// lifetime) are part of InputTokens, ReasoningTokens of OutputTokens.
+	CacheWriteTokens   int64   `json:"cache_write_tokens" db:"cache_write_tokens"`
+	CacheWrite1hTokens int64   `json:"cache_write_1h_tokens" db:"cache_write_1h_tokens"`
+	ReasoningTokens    int64   `json:"reasoning_tokens" db:"reasoning_tokens"`
+	CostUSD            float64 `json:"cost_usd" db:"cost_usd"`
 	// Guardrails are the verdicts of the guardrails that fired.
 	Guardrails []GuardrailVerdict `json:"guardrails,omitempty" db:"-"`
 	// GuardrailsRaw is the stored text, kept when it is not the JSON
@@ -64,7 +69,7 @@ func (s *Service) Recent(ctx context.Context, since, until time.Time, limit int)
 	limit = max(1, min(limit, MaxRecent))
 	q := `SELECT request_id, ts, caller, key_id, plan, endpoint, origin, model, provider, upstream_model, status,
 		latency_ms, ttft_ms, attempts, cache_hit, streamed, input_tokens, output_tokens,
-		cached_tokens, cost_usd, guardrails
+		cached_tokens, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens, cost_usd, guardrails
 		FROM polygate_usage u
 		WHERE u.ts >= ? AND u.ts < ?
 		ORDER BY u.ts DESC, u.request_id DESC

@@ -50,12 +50,18 @@ type SeriesGroup struct {
 	// Name is the key's name when grouping by key.
 	Name string `json:"name,omitempty"`
 	// Other is set on the group that sums the smaller groups.
-	Other        bool      `json:"other,omitempty"`
-	Requests     []int64   `json:"requests"`
-	Errors       []int64   `json:"errors"`
-	InputTokens  []int64   `json:"input_tokens"`
-	OutputTokens []int64   `json:"output_tokens"`
-	CostUSD      []float64 `json:"cost_usd"`
+	Other    bool    `json:"other,omitempty"`
+	Requests []int64 `json:"requests"`
+	Errors   []int64 `json:"errors"`
+	// Token totals, as in Totals: cache reads and writes are part of
+	// InputTokens, reasoning of OutputTokens.
+	InputTokens        []int64   `json:"input_tokens"`
+	OutputTokens       []int64   `json:"output_tokens"`
+	CachedTokens       []int64   `json:"cached_tokens"`
+	CacheWriteTokens   []int64   `json:"cache_write_tokens"`
+	CacheWrite1hTokens []int64   `json:"cache_write_1h_tokens"`
+	ReasoningTokens    []int64   `json:"reasoning_tokens"`
+	CostUSD            []float64 `json:"cost_usd"`
 }
 
 // seriesColumns are the record columns of the groupings.
@@ -146,21 +152,24 @@ func (s *Service) Series(ctx context.Context, bucket, groupBy string, since, unt
 	q := `SELECT ` + bucketExpr + ` AS bucket, ` + groupExpr + ` AS grp,
 		CAST(COUNT(*) AS BIGINT) AS requests,
 		CAST(COALESCE(SUM(CASE WHEN u.status >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT) AS errors,
-		CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS input_tokens,
-		CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS output_tokens,
+		` + tokenSums + `,
 		COALESCE(SUM(u.cost_usd), 0.0) AS cost_usd
 		FROM polygate_usage u
 		WHERE u.ts >= ? AND u.ts < ?
 		GROUP BY 1, 2`
 	args = append(args, since, until)
 	var rows []struct {
-		Bucket       string  `db:"bucket"`
-		Group        string  `db:"grp"`
-		Requests     int64   `db:"requests"`
-		Errors       int64   `db:"errors"`
-		InputTokens  int64   `db:"input_tokens"`
-		OutputTokens int64   `db:"output_tokens"`
-		CostUSD      float64 `db:"cost_usd"`
+		Bucket             string  `db:"bucket"`
+		Group              string  `db:"grp"`
+		Requests           int64   `db:"requests"`
+		Errors             int64   `db:"errors"`
+		InputTokens        int64   `db:"input_tokens"`
+		OutputTokens       int64   `db:"output_tokens"`
+		CachedTokens       int64   `db:"cached_tokens"`
+		CacheWriteTokens   int64   `db:"cache_write_tokens"`
+		CacheWrite1hTokens int64   `db:"cache_write_1h_tokens"`
+		ReasoningTokens    int64   `db:"reasoning_tokens"`
+		CostUSD            float64 `db:"cost_usd"`
 	}
 	if err := s.e.db.SelectContext(ctx, &rows, s.e.d.q(q), args...); err != nil {
 		return nil, fmt.Errorf("reading usage series: %v", err)
@@ -180,6 +189,10 @@ func (s *Service) Series(ctx context.Context, bucket, groupBy string, since, unt
 		sg.Errors[b] += r.Errors
 		sg.InputTokens[b] += r.InputTokens
 		sg.OutputTokens[b] += r.OutputTokens
+		sg.CachedTokens[b] += r.CachedTokens
+		sg.CacheWriteTokens[b] += r.CacheWriteTokens
+		sg.CacheWrite1hTokens[b] += r.CacheWrite1hTokens
+		sg.ReasoningTokens[b] += r.ReasoningTokens
 		sg.CostUSD[b] += r.CostUSD
 	}
 	return out, nil
@@ -189,6 +202,9 @@ func newSeriesGroup(group, name string, other bool, n int) SeriesGroup {
 	return SeriesGroup{
 		Group: group, Name: name, Other: other,
 		Requests: make([]int64, n), Errors: make([]int64, n),
-		InputTokens: make([]int64, n), OutputTokens: make([]int64, n), CostUSD: make([]float64, n),
+		InputTokens: make([]int64, n), OutputTokens: make([]int64, n),
+		CachedTokens: make([]int64, n), CacheWriteTokens: make([]int64, n),
+		CacheWrite1hTokens: make([]int64, n), ReasoningTokens: make([]int64, n),
+		CostUSD: make([]float64, n),
 	}
 }

@@ -93,6 +93,7 @@ func (s *Service) Plans() map[string]Plan {
 	for name, p := range s.plans {
 		cp := *p
 		cp.Models = slices.Clone(p.Models)
+		cp.UnmeteredPaths = slices.Clone(p.UnmeteredPaths)
 		out[name] = cp
 	}
 	return out

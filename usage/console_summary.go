@@ -9,11 +9,18 @@ import (
 // Totals are the totals of the stored records of a time range, for the
 // usage console.
 type Totals struct {
-	Requests     int64   `json:"requests" db:"requests"`
-	InputTokens  int64   `json:"input_tokens" db:"input_tokens"`
-	OutputTokens int64   `json:"output_tokens" db:"output_tokens"`
-	CachedTokens int64   `json:"cached_tokens" db:"cached_tokens"`
-	CostUSD      float64 `json:"cost_usd" db:"cost_usd"`
+	Requests int64 `json:"requests" db:"requests"`
+	// Token totals: InputTokens counts every prompt token, cache reads
+	// (CachedTokens) and writes (CacheWriteTokens, of which
+	// CacheWrite1hTokens with a one-hour lifetime) included; OutputTokens
+	// every completion token, ReasoningTokens included.
+	InputTokens        int64   `json:"input_tokens" db:"input_tokens"`
+	OutputTokens       int64   `json:"output_tokens" db:"output_tokens"`
+	CachedTokens       int64   `json:"cached_tokens" db:"cached_tokens"`
+	CacheWriteTokens   int64   `json:"cache_write_tokens" db:"cache_write_tokens"`
+	CacheWrite1hTokens int64   `json:"cache_write_1h_tokens" db:"cache_write_1h_tokens"`
+	ReasoningTokens    int64   `json:"reasoning_tokens" db:"reasoning_tokens"`
+	CostUSD            float64 `json:"cost_usd" db:"cost_usd"`
 	// Errors counts requests answered with a status of 400 or more
 	// (refusals by a limit or a guardrail included).
 	Errors int64 `json:"errors" db:"errors"`
@@ -37,9 +44,7 @@ func (s *Service) Totals(ctx context.Context, since, until time.Time) (Totals, e
 	// Verdicts are stored as a JSON array of objects with "action".
 	q := `SELECT
 		CAST(COUNT(*) AS BIGINT) AS requests,
-		CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS input_tokens,
-		CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS output_tokens,
-		CAST(COALESCE(SUM(u.cached_tokens), 0) AS BIGINT) AS cached_tokens,
+		` + tokenSums + `,
 		COALESCE(SUM(u.cost_usd), 0.0) AS cost_usd,
 		CAST(COALESCE(SUM(CASE WHEN u.status >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT) AS errors,
 		CAST(COALESCE(SUM(CASE WHEN u.status >= 500 THEN 1 ELSE 0 END), 0) AS BIGINT) AS server_errors,

@@ -19,7 +19,8 @@ import (
 )
 
 // engine is the state shared by every Service of one database: the
-// connection pool, key snapshot, quota counters and record writer. It
+// connection pool, key snapshot, quota counters, record writer and
+// response store. It
 // lives in the usage pool and so survives config reloads; Destruct runs
 // when the last configuration using the database is unloaded.
 type engine struct {
@@ -48,6 +49,7 @@ type engine struct {
 	keys keyStore
 	lim  limiter
 	w    writer
+	resp responseStore
 	sync syncState
 
 	kickKeys, kickSync chan struct{}
@@ -75,6 +77,7 @@ func newEngine(t *target, set settings, logger *zap.Logger) (*engine, error) {
 	e.logger.Store(logger)
 	e.set.Store(&set)
 	e.w.init(e)
+	e.resp.init(e)
 	e.loadKeyCache()
 	e.start()
 	return e, nil
@@ -98,6 +101,7 @@ func (e *engine) start() {
 	e.every("keys", func() time.Duration { return e.settings().keyRefresh }, e.kickKeys, e.keysTick)
 	e.every("sync", func() time.Duration { return e.settings().syncInterval }, e.kickSync, e.syncTick)
 	e.every("writer", func() time.Duration { return e.settings().flushInterval }, e.w.kick, e.w.tick)
+	e.every("responses", func() time.Duration { return e.settings().flushInterval }, e.resp.kick, e.resp.tick)
 }
 
 // every runs tick every interval, or when kicked, until Destruct.
@@ -165,7 +169,7 @@ func (e *engine) migrateLoop() {
 	}
 	e.ready.Store(true)
 	e.log().Debug("usage database ready", zap.String("database", e.t.name), zap.String("instance", e.instance))
-	for _, ch := range []chan struct{}{e.kickKeys, e.kickSync, e.w.kick} {
+	for _, ch := range []chan struct{}{e.kickKeys, e.kickSync, e.w.kick, e.resp.kick} {
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -175,7 +179,7 @@ func (e *engine) migrateLoop() {
 
 // Destruct stops the background loops, pushes the counters, flushes the
 // records (spilling what cannot be written within the shutdown timeout)
-// and closes the database.
+// and the responses waiting to be written, and closes the database.
 func (e *engine) Destruct() error {
 	e.closed.Do(func() {
 		close(e.done)
@@ -189,6 +193,7 @@ func (e *engine) Destruct() error {
 			}
 		}
 		e.w.close(ctx)
+		e.resp.close(ctx)
 		if err := e.db.Close(); err != nil {
 			e.log().Warn("closing usage database", zap.String("database", e.t.name), zap.Error(err))
 		}

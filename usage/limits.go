@@ -1,6 +1,7 @@
 package usage
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/http"
@@ -135,7 +136,8 @@ func (c *textCache) get(n int64, format func(int64) string) string {
 	return e.text
 }
 
-// Estimate is what a request may consume, known before it is sent.
+// Estimate is what a request may consume, known before it is sent, and
+// the prices its usage is charged at.
 type Estimate struct {
 	// InputTokens is the prompt size (see the tokens subpackage).
 	InputTokens int64
@@ -146,23 +148,34 @@ type Estimate struct {
 	// per million tokens.
 	InputPricePerM  float64
 	OutputPricePerM float64
-	// CachedInputPricePerM prices cached input tokens. Default (0): the
-	// input price.
+	// CachedInputPricePerM prices input tokens read from the provider's
+	// prompt cache. Default (0): the input price.
 	CachedInputPricePerM float64
+	// CacheWritePricePerM prices input tokens written to the provider's
+	// prompt cache with the default (five-minute) lifetime. Default (0):
+	// the input price.
+	CacheWritePricePerM float64
+	// CacheWrite1hPricePerM prices input tokens written with a one-hour
+	// lifetime. Default (0): the cache write price.
+	CacheWrite1hPricePerM float64
 }
 
-// Cost is the price in USD of input tokens, cached of which were served
-// from the provider's prompt cache, and output tokens.
-func (e Estimate) Cost(input, cached, output int64) float64 {
-	cachedPrice := e.CachedInputPricePerM
-	if cachedPrice <= 0 {
-		cachedPrice = e.InputPricePerM
-	}
-	if cached > input {
-		cached = input
-	}
-	return (float64(input-cached)*e.InputPricePerM + float64(cached)*cachedPrice +
-		float64(output)*e.OutputPricePerM) / 1e6
+// Cost is the price in USD of input tokens and output tokens, each kind
+// of input at its own rate. input counts every prompt token: cached of
+// them were read from the provider's prompt cache and cacheWrite written
+// to it, cacheWrite1h of those with a one-hour lifetime (as in Record's
+// InputTokens, CachedTokens, CacheWriteTokens and CacheWrite1hTokens).
+// It computes what providers.Price.Cost does.
+func (e Estimate) Cost(input, cached, cacheWrite, cacheWrite1h, output int64) float64 {
+	cachedPrice := cmp.Or(e.CachedInputPricePerM, e.InputPricePerM)
+	writePrice := cmp.Or(e.CacheWritePricePerM, e.InputPricePerM)
+	write1hPrice := cmp.Or(e.CacheWrite1hPricePerM, writePrice)
+	cached = max(cached, 0)
+	w1h := min(max(cacheWrite1h, 0), max(cacheWrite, 0))
+	w5m := max(cacheWrite, 0) - w1h
+	plain := max(input-cached-w5m-w1h, 0)
+	return (float64(plain)*e.InputPricePerM + float64(cached)*cachedPrice +
+		float64(w5m)*writePrice + float64(w1h)*write1hPrice + float64(output)*e.OutputPricePerM) / 1e6
 }
 
 // counts are what a window holds.
@@ -376,7 +389,7 @@ func (r *Reservation) Settle(rec Record) {
 	if rec.CacheHit {
 		rec.CostUSD, spent.tokens = 0, 0
 	} else if rec.CostUSD == 0 && (rec.InputTokens > 0 || rec.OutputTokens > 0) {
-		rec.CostUSD = r.est.Cost(rec.InputTokens, rec.CachedTokens, rec.OutputTokens)
+		rec.CostUSD = r.est.Cost(rec.InputTokens, rec.CachedTokens, rec.CacheWriteTokens, rec.CacheWrite1hTokens, rec.OutputTokens)
 	}
 	spent.cost = rec.CostUSD
 	r.svc.fillCaller(&rec, r.caller)
@@ -416,7 +429,7 @@ func (s *Service) Reserve(c Caller, model string, est Estimate) (*Reservation, *
 	amt := counts{
 		requests: 1,
 		tokens:   est.InputTokens + maxOut,
-		cost:     est.Cost(est.InputTokens, 0, maxOut),
+		cost:     est.Cost(est.InputTokens, 0, 0, 0, maxOut),
 	}
 	e := s.e
 	w := windowsAt(e.now())

@@ -311,7 +311,7 @@ func TestConcurrentBudget(t *testing.T) {
 					time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond)
 					r.Settle(Record{RequestID: "c-" + strconv.Itoa(i) + "-" + strconv.Itoa(attempt), InputTokens: 1000, OutputTokens: out})
 					spentMu.Lock()
-					spent += e.Cost(1000, 0, out)
+					spent += e.Cost(1000, 0, 0, 0, out)
 					spentMu.Unlock()
 				}
 			}()
@@ -520,4 +520,58 @@ func TestHeaderTexts(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestEstimateCost prices each kind of input token at its own rate, with
+// the defaults providers.Price has: cached and cache-write rates default
+// to the input rate, the one-hour write rate to the write rate.
+func TestEstimateCost(t *testing.T) {
+	full := Estimate{InputPricePerM: 3, OutputPricePerM: 15, CachedInputPricePerM: 0.3,
+		CacheWritePricePerM: 3.75, CacheWrite1hPricePerM: 6}
+	for _, tc := range []struct {
+		name                                         string
+		e                                            Estimate
+		input, cached, cacheWrite, cacheWrite1h, out int64
+		want                                         float64
+	}{
+		// 1000 input: 200 read, 300 written (100 of them for an hour), 500 plain.
+		{"every rate", full, 1000, 200, 300, 100, 50, 500*3 + 200*0.3 + 200*3.75 + 100*6 + 50*15},
+		{"no writes", full, 1000, 200, 0, 0, 50, 800*3 + 200*0.3 + 50*15},
+		{"1h defaults to the write rate", Estimate{InputPricePerM: 3, CacheWritePricePerM: 3.75}, 1000, 0, 300, 100, 0, 700*3 + 300*3.75},
+		{"writes default to the input rate", Estimate{InputPricePerM: 3, CachedInputPricePerM: 0.3}, 1000, 200, 300, 100, 0, 800*3 + 200*0.3},
+		{"1h part capped by the writes", full, 1000, 0, 100, 500, 0, 900*3 + 100*6},
+		{"more cached and written than input", full, 100, 80, 40, 0, 0, 80*0.3 + 40*3.75},
+		{"negative counts count nothing", full, 100, -5, -5, -5, 0, 100 * 3},
+	} {
+		if got, want := tc.e.Cost(tc.input, tc.cached, tc.cacheWrite, tc.cacheWrite1h, tc.out), tc.want/1e6; !near(got, want) {
+			t.Errorf("%s: cost %.12f, want %.12f", tc.name, got, want)
+		}
+	}
+}
+
+// TestSettlePricesCacheWrites: a record settled without a cost is priced
+// with its cache reads and writes, and stored with them.
+func TestSettlePricesCacheWrites(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db string) {
+		s := openService(t, &Config{Database: db, SyncInterval: caddy1h})
+		e := Estimate{InputTokens: 1000, MaxOutputTokens: 100, InputPricePerM: 3, OutputPricePerM: 15,
+			CachedInputPricePerM: 0.3, CacheWritePricePerM: 3.75, CacheWrite1hPricePerM: 6}
+		r, lerr := s.Reserve(Caller{ID: "ip:1"}, "claude", e)
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		r.Settle(Record{RequestID: "w-1", InputTokens: 1000, CachedTokens: 200, CacheWriteTokens: 300,
+			CacheWrite1hTokens: 100, OutputTokens: 50, ReasoningTokens: 20})
+		flushAll(t, s)
+		var cost float64
+		var writes, writes1h, reasoning int64
+		if err := s.e.db.QueryRow(`SELECT cost_usd, cache_write_tokens, cache_write_1h_tokens, reasoning_tokens
+			FROM polygate_usage WHERE request_id = 'w-1'`).Scan(&cost, &writes, &writes1h, &reasoning); err != nil {
+			t.Fatal(err)
+		}
+		want := e.Cost(1000, 200, 300, 100, 50)
+		if !near(cost, want) || want == e.Cost(1000, 200, 0, 0, 50) || writes != 300 || writes1h != 100 || reasoning != 20 {
+			t.Errorf("stored cost %v (want %v), writes %d/%d, reasoning %d", cost, want, writes, writes1h, reasoning)
+		}
+	})
 }

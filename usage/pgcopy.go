@@ -131,6 +131,10 @@ func (r *Record) appendCopyRow(b []byte) []byte {
 	b = appendCopyText(b, r.Endpoint)
 	b = append(b, '\t')
 	b = appendCopyText(b, r.Origin)
+	for _, n := range [...]int64{r.CacheWriteTokens, r.CacheWrite1hTokens, r.ReasoningTokens} {
+		b = append(b, '\t')
+		b = strconv.AppendInt(b, n, 10)
+	}
 	return append(b, '\n')
 }
 

@@ -15,12 +15,29 @@ type UsageRow struct {
 	// (YYYY-MM-DD, UTC) the row totals.
 	Group string `json:"group"`
 	// Name is the key's name when grouping by key.
-	Name         string  `json:"name,omitempty"`
-	Requests     int64   `json:"requests"`
-	InputTokens  int64   `json:"input_tokens"`
-	OutputTokens int64   `json:"output_tokens"`
-	CostUSD      float64 `json:"cost_usd"`
+	Name     string `json:"name,omitempty"`
+	Requests int64  `json:"requests"`
+	// InputTokens counts every prompt token, CachedTokens (cache reads)
+	// and CacheWriteTokens (cache writes, of which CacheWrite1hTokens with
+	// a one-hour lifetime) included; OutputTokens every completion token,
+	// ReasoningTokens included.
+	InputTokens        int64   `json:"input_tokens"`
+	OutputTokens       int64   `json:"output_tokens"`
+	CachedTokens       int64   `json:"cached_tokens"`
+	CacheWriteTokens   int64   `json:"cache_write_tokens"`
+	CacheWrite1hTokens int64   `json:"cache_write_1h_tokens"`
+	ReasoningTokens    int64   `json:"reasoning_tokens"`
+	CostUSD            float64 `json:"cost_usd"`
 }
+
+// tokenSums are the SELECT expressions of the token totals, named as
+// UsageRow's and Totals' db tags.
+const tokenSums = `CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS input_tokens,
+		CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS output_tokens,
+		CAST(COALESCE(SUM(u.cached_tokens), 0) AS BIGINT) AS cached_tokens,
+		CAST(COALESCE(SUM(u.cache_write_tokens), 0) AS BIGINT) AS cache_write_tokens,
+		CAST(COALESCE(SUM(u.cache_write_1h_tokens), 0) AS BIGINT) AS cache_write_1h_tokens,
+		CAST(COALESCE(SUM(u.reasoning_tokens), 0) AS BIGINT) AS reasoning_tokens`
 
 // Usage totals the stored records with since <= time < until, grouped by
 // "key", "caller", "model", "provider", "endpoint" or "day". Days are
@@ -49,20 +66,23 @@ func (s *Service) Usage(ctx context.Context, groupBy string, since, until time.T
 	}
 	q := `SELECT ` + group + ` AS grp, ` + name + ` AS name,
 		CAST(COUNT(*) AS BIGINT) AS requests,
-		CAST(COALESCE(SUM(u.input_tokens), 0) AS BIGINT) AS input_tokens,
-		CAST(COALESCE(SUM(u.output_tokens), 0) AS BIGINT) AS output_tokens,
+		` + tokenSums + `,
 		COALESCE(SUM(u.cost_usd), 0.0) AS cost_usd
 		FROM polygate_usage u` + join + `
 		WHERE u.ts >= ? AND u.ts < ?
 		GROUP BY ` + group + `
 		ORDER BY ` + order
 	var rows []struct {
-		Group        string  `db:"grp"`
-		Name         string  `db:"name"`
-		Requests     int64   `db:"requests"`
-		InputTokens  int64   `db:"input_tokens"`
-		OutputTokens int64   `db:"output_tokens"`
-		CostUSD      float64 `db:"cost_usd"`
+		Group              string  `db:"grp"`
+		Name               string  `db:"name"`
+		Requests           int64   `db:"requests"`
+		InputTokens        int64   `db:"input_tokens"`
+		OutputTokens       int64   `db:"output_tokens"`
+		CachedTokens       int64   `db:"cached_tokens"`
+		CacheWriteTokens   int64   `db:"cache_write_tokens"`
+		CacheWrite1hTokens int64   `db:"cache_write_1h_tokens"`
+		ReasoningTokens    int64   `db:"reasoning_tokens"`
+		CostUSD            float64 `db:"cost_usd"`
 	}
 	if err := s.e.db.SelectContext(ctx, &rows, s.e.d.q(q), since.UTC(), until.UTC()); err != nil {
 		return nil, fmt.Errorf("reading usage: %v", err)

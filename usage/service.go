@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -37,8 +38,9 @@ var (
 // Service is one configuration's handle on the usage engine of its
 // database. Services of the same database (two sites, or the old and new
 // configuration during a reload) share the engine: its key snapshot,
-// counters and record writer survive reloads, and records are flushed (or
-// spilled) only when the last Service of the database is released.
+// counters, record writer and response store survive reloads, and records
+// and responses are flushed (records, or spilled) only when the last
+// Service of the database is released.
 //
 // Consistency across instances: every instance enforces limits on its own
 // exact usage plus the other instances' usage as of its last sync (push
@@ -59,7 +61,9 @@ type Service struct {
 	plans       map[string]*Plan
 	defaultPlan string
 	authMode    string
-	released    atomic.Bool
+	// retention is how long responses put through this Service are kept.
+	retention time.Duration
+	released  atomic.Bool
 }
 
 // Open returns a Service for cfg's database, creating the shared engine
@@ -105,10 +109,12 @@ func Open(ctx caddy.Context, cfg *Config) (*Service, error) {
 		plans:       make(map[string]*Plan, len(cfg.Plans)),
 		defaultPlan: cfg.DefaultPlan,
 		authMode:    cfg.AuthMode(),
+		retention:   cfg.responseRetention(),
 	}
 	for name, p := range cfg.Plans {
 		cp := *p
 		cp.Models = slices.Clone(p.Models)
+		cp.UnmeteredPaths = slices.Clone(p.UnmeteredPaths)
 		s.plans[name] = &cp
 	}
 	servicesMu.Lock()
@@ -120,7 +126,8 @@ func Open(ctx caddy.Context, cfg *Config) (*Service, error) {
 // Release gives up this Service; the host calls it once in Cleanup. When
 // it is the last Service of its database, the engine stops: counters are
 // pushed, buffered records written (or spilled when the database does not
-// take them within shutdown_timeout) and the database closed. Records
+// take them within shutdown_timeout), responses waiting to be written
+// written within the same time, and the database closed. Records
 // settled after that still reach a spill file. Calling it again does
 // nothing.
 func (s *Service) Release() error {

@@ -173,6 +173,9 @@ func (r *Record) appendLiteArgs(dst []driver.NamedValue) []driver.NamedValue {
 		driver.NamedValue{Value: r.Streamed},
 		driver.NamedValue{Value: r.Endpoint},
 		driver.NamedValue{Value: r.Origin},
+		driver.NamedValue{Value: r.CacheWriteTokens},
+		driver.NamedValue{Value: r.CacheWrite1hTokens},
+		driver.NamedValue{Value: r.ReasoningTokens},
 	)
 	for i := n; i < len(dst); i++ {
 		dst[i].Ordinal = i + 1

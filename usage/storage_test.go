@@ -513,10 +513,12 @@ func TestRecordsStoredExactly(t *testing.T) {
 				Model: "m\nodel", Provider: "pro\rvider", UpstreamModel: `\.`, InputTokens: 1 << 40,
 				OutputTokens: 7, CachedTokens: 3, CostUSD: 0.000123456789012345, LatencyMS: 1234,
 				TTFTMS: 56, Status: 200, CacheHit: true, Guardrails: `[{"guardrail":"pii","note":"` + tricky + `"}]`,
-				Attempts: 3, Streamed: true, Endpoint: "chat/completions", Origin: "guardrail\t" + tricky},
+				Attempts: 3, Streamed: true, Endpoint: "chat/completions", Origin: "guardrail\t" + tricky,
+				CacheWriteTokens: 1<<41 + 5, CacheWrite1hTokens: 1 << 33, ReasoningTokens: 6},
 			{RequestID: "2", Time: at.Add(time.Hour), CallerID: "ip:bad\x00nul\xff", CostUSD: 1e-12,
 				Endpoint: "embe\x00ddings\xfe", Origin: "guardrail moderation"},
-			{RequestID: "3", Time: at.Add(-time.Second), CostUSD: 12345.678, Status: 429, Endpoint: "messages"},
+			{RequestID: "3", Time: at.Add(-time.Second), CostUSD: 12345.678, Status: 429, Endpoint: "messages",
+				CacheWriteTokens: 9, ReasoningTokens: -2},
 			{RequestID: "4", Time: time.Date(2026, 3, 9, 17, 4, 5, 0, time.UTC), Endpoint: "responses",
 				Origin: "x", LatencyMS: -1},
 		}
@@ -563,7 +565,7 @@ func TestRecordsStoredExactly(t *testing.T) {
 			if err := rows.Scan(&r.RequestID, &r.Time, &r.CallerID, &r.KeyID, &r.Plan, &r.Model, &r.Provider,
 				&r.UpstreamModel, &r.InputTokens, &r.OutputTokens, &r.CachedTokens, &r.CostUSD, &r.LatencyMS,
 				&r.TTFTMS, &r.Status, &r.CacheHit, &r.Guardrails, &r.Attempts, &r.Streamed,
-				&r.Endpoint, &r.Origin); err != nil {
+				&r.Endpoint, &r.Origin, &r.CacheWriteTokens, &r.CacheWrite1hTokens, &r.ReasoningTokens); err != nil {
 				t.Fatal(err)
 			}
 			r.Time = r.Time.UTC()

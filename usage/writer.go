@@ -39,10 +39,20 @@ type Record struct {
 	Model         string `json:"model,omitempty"`
 	Provider      string `json:"provider,omitempty"`
 	UpstreamModel string `json:"upstream_model,omitempty"`
-	// InputTokens includes CachedTokens, as in OpenAI's usage object.
+	// InputTokens counts every prompt token: CachedTokens (read from the
+	// provider's prompt cache) and CacheWriteTokens (written to it) are
+	// part of it, as in OpenAI's usage object.
 	InputTokens  int64 `json:"input_tokens,omitempty"`
 	OutputTokens int64 `json:"output_tokens,omitempty"`
 	CachedTokens int64 `json:"cached_tokens,omitempty"`
+	// CacheWriteTokens are the prompt tokens written to the provider's
+	// prompt cache, of which CacheWrite1hTokens with a one-hour lifetime
+	// (the rest with the default five minutes). Default: 0.
+	CacheWriteTokens   int64 `json:"cache_write_tokens,omitempty"`
+	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens,omitempty"`
+	// ReasoningTokens is the part of OutputTokens the model spent
+	// reasoning. Default: 0.
+	ReasoningTokens int64 `json:"reasoning_tokens,omitempty"`
 	// CostUSD is what the request cost. Default (0): computed by Settle
 	// from the estimate's prices.
 	CostUSD float64 `json:"cost_usd,omitempty"`
@@ -77,6 +87,7 @@ var usageColumns = []string{
 	"request_id", "ts", "caller", "key_id", "plan", "model", "provider", "upstream_model",
 	"input_tokens", "output_tokens", "cached_tokens", "cost_usd", "latency_ms", "ttft_ms",
 	"status", "cache_hit", "guardrails", "attempts", "streamed", "endpoint", "origin",
+	"cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens",
 }
 
 // prepare fills defaults and makes the strings storable (PostgreSQL
@@ -342,13 +353,14 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &pg) && pg.SQLState() == "23505"
 }
 
-// pgInsertSQL inserts a batch passed as one array per column: 21
+// pgInsertSQL inserts a batch passed as one array per column: 24
 // parameters whatever the batch size, which PostgreSQL parses and binds
 // far faster than a VALUES list of thousands.
 var pgInsertSQL = "INSERT INTO polygate_usage (" + strings.Join(usageColumns, ", ") + `)
 	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[],
 		$7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[], $12::float8[], $13::bigint[],
-		$14::bigint[], $15::int[], $16::bool[], $17::text[], $18::int[], $19::bool[], $20::text[], $21::text[])
+		$14::bigint[], $15::int[], $16::bool[], $17::text[], $18::int[], $19::bool[], $20::text[], $21::text[],
+		$22::bigint[], $23::bigint[], $24::bigint[])
 	ON CONFLICT (request_id) DO NOTHING`
 
 func pgArrays(recs []Record) []any {
@@ -360,8 +372,9 @@ func pgArrays(recs []Record) []any {
 		endpoints, origins                               = make([]string, n), make([]string, n)
 		in, out, cached, latency, ttft, status, attempts = make([]int64, n), make([]int64, n),
 			make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
-		cost               = make([]float64, n)
-		cacheHit, streamed = make([]bool, n), make([]bool, n)
+		writes, writes1h, reasoning = make([]int64, n), make([]int64, n), make([]int64, n)
+		cost                        = make([]float64, n)
+		cacheHit, streamed          = make([]bool, n), make([]bool, n)
 	)
 	for i := range recs {
 		r := &recs[i]
@@ -371,13 +384,15 @@ func pgArrays(recs []Record) []any {
 		latency[i], ttft[i], status[i], attempts[i] = r.LatencyMS, r.TTFTMS, int64(r.Status), int64(r.Attempts)
 		cacheHit[i], streamed[i] = r.CacheHit, r.Streamed
 		endpoints[i], origins[i] = r.Endpoint, r.Origin
+		writes[i], writes1h[i], reasoning[i] = r.CacheWriteTokens, r.CacheWrite1hTokens, r.ReasoningTokens
 	}
 	return []any{pq.StringArray(ids), pq.StringArray(ts), pq.StringArray(callers), pq.StringArray(keys),
 		pq.StringArray(plans), pq.StringArray(models), pq.StringArray(providers), pq.StringArray(upstream),
 		pq.Int64Array(in), pq.Int64Array(out), pq.Int64Array(cached), pq.Float64Array(cost),
 		pq.Int64Array(latency), pq.Int64Array(ttft), pq.Int64Array(status), pq.BoolArray(cacheHit),
 		pq.StringArray(guardrails), pq.Int64Array(attempts), pq.BoolArray(streamed),
-		pq.StringArray(endpoints), pq.StringArray(origins)}
+		pq.StringArray(endpoints), pq.StringArray(origins),
+		pq.Int64Array(writes), pq.Int64Array(writes1h), pq.Int64Array(reasoning)}
 }
 
 // close writes what is buffered within ctx, spills the rest, and makes
