@@ -182,7 +182,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.NextArg() || d.Val() != "off" || d.NextArg() {
 				return d.Err("accounting: the only setting is 'accounting off'")
 			}
-			h.DisableAccounting = true
+			if h.Accounting == nil {
+				h.Accounting = new(usage.Config)
+			}
+			h.Accounting.Disabled = true
 		default:
 			if h.Accounting == nil {
 				h.Accounting = new(usage.Config)

@@ -131,7 +131,7 @@ func (notAGuardrail) CaddyModule() caddy.ModuleInfo {
 // TestInertGuardrailRefused: a guardrail module the chain cannot run is a
 // config error, not silently skipped.
 func TestInertGuardrailRefused(t *testing.T) {
-	cfg := `{"apps":{"http":{"servers":{"s":{"listen":[":0"],"routes":[{"handle":[{"handler":"ai_gateway","disable_accounting":true,"guardrails":[{"guardrail":"inert"}]}]}]}}}}}`
+	cfg := `{"apps":{"http":{"servers":{"s":{"listen":[":0"],"routes":[{"handle":[{"handler":"ai_gateway","accounting":{"disabled":true},"guardrails":[{"guardrail":"inert"}]}]}]}}}}}`
 	var config caddy.Config
 	if err := json.Unmarshal([]byte(cfg), &config); err != nil {
 		t.Fatal(err)

@@ -47,7 +47,6 @@ type childKey struct {
 type childSet struct {
 	requests              prometheus.Counter
 	input, output, cached prometheus.Counter
-	cacheWrite            prometheus.Counter
 	cost                  prometheus.Counter
 	duration, ttft        prometheus.Observer
 	attempts              prometheus.Counter
@@ -121,15 +120,14 @@ func (m *gatewayMetrics) child(k childKey) *childSet {
 	}
 	status := strconv.Itoa(k.status)
 	cs := &childSet{
-		requests:   m.requests.WithLabelValues(k.model, k.provider, status),
-		input:      m.tokens.WithLabelValues(k.model, k.provider, "input"),
-		output:     m.tokens.WithLabelValues(k.model, k.provider, "output"),
-		cached:     m.tokens.WithLabelValues(k.model, k.provider, "cached"),
-		cacheWrite: m.tokens.WithLabelValues(k.model, k.provider, "cache_write"),
-		cost:       m.cost.WithLabelValues(k.model, k.provider),
-		duration:   m.duration.WithLabelValues(k.model, k.provider, strconv.FormatBool(k.stream)),
-		ttft:       m.ttft.WithLabelValues(k.model, k.provider),
-		attempts:   m.attempts.WithLabelValues(k.model, k.provider),
+		requests: m.requests.WithLabelValues(k.model, k.provider, status),
+		input:    m.tokens.WithLabelValues(k.model, k.provider, "input"),
+		output:   m.tokens.WithLabelValues(k.model, k.provider, "output"),
+		cached:   m.tokens.WithLabelValues(k.model, k.provider, "cached"),
+		cost:     m.cost.WithLabelValues(k.model, k.provider),
+		duration: m.duration.WithLabelValues(k.model, k.provider, strconv.FormatBool(k.stream)),
+		ttft:     m.ttft.WithLabelValues(k.model, k.provider),
+		attempts: m.attempts.WithLabelValues(k.model, k.provider),
 	}
 	actual, _ := m.children.LoadOrStore(k, cs)
 	return actual.(*childSet)
@@ -166,7 +164,8 @@ func (m *gatewayMetrics) observe(c *handlers.Call, model string, perKey bool) {
 		cs.cached.Add(float64(c.CachedTokens))
 	}
 	if c.CacheWriteTokens > 0 {
-		cs.cacheWrite.Add(float64(c.CacheWriteTokens))
+		// Rare: the series is made on first use, not for every model.
+		m.tokens.WithLabelValues(model, c.Provider, "cache_write").Add(float64(c.CacheWriteTokens))
 	}
 	if c.Cost > 0 {
 		cs.cost.Add(c.Cost)

@@ -132,7 +132,7 @@ caddy_ai_gateway_requests_total{model="gpt-4o-mini",provider="up",status="200"} 
 caddy_ai_gateway_requests_total{model="metered",provider="",status="429"} 1
 caddy_ai_gateway_requests_total{model="metered",provider="up",status="200"} 1
 caddy_ai_gateway_requests_total{model="unknown",provider="",status="404"} 1
-# HELP caddy_ai_gateway_tokens_total Tokens by public model, provider and kind (input, output, cached).
+# HELP caddy_ai_gateway_tokens_total Tokens by public model, provider and kind (input, output, cached, cache_write).
 # TYPE caddy_ai_gateway_tokens_total counter
 caddy_ai_gateway_tokens_total{kind="cached",model="flaky",provider="up"} 2
 caddy_ai_gateway_tokens_total{kind="input",model="flaky",provider="up"} 12

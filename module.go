@@ -7,6 +7,7 @@ package polygate
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
 	"net/http"
 	"strings"
 	"sync"
@@ -75,11 +76,10 @@ type Handler struct {
 	// key names the module (http.ai_gateway.guardrails.<name>).
 	GuardrailsRaw []json.RawMessage `json:"guardrails,omitempty" caddy:"namespace=http.ai_gateway.guardrails inline_key=guardrail"`
 	// Accounting configures callers, plans and quotas, and where usage is
-	// recorded. Default: no authentication, no limits, and every request
-	// recorded in a SQLite file in Caddy's data directory.
+	// recorded; {"disabled": true} turns it off. Default: no
+	// authentication, no limits, and every request recorded in a SQLite
+	// file in Caddy's data directory.
 	Accounting *usage.Config `json:"accounting,omitempty"`
-	// DisableAccounting turns identification, quotas and usage records off.
-	DisableAccounting bool `json:"disable_accounting,omitempty"`
 	// Cache configures the exact-match response cache for chat completions
 	// and embeddings. Default: off.
 	Cache *cache.Config `json:"cache,omitempty"`
@@ -248,7 +248,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.gateway.Cache, h.releaseCache = c, release
 	}
-	if !h.DisableAccounting {
+	if h.Accounting == nil || !h.Accounting.Disabled {
 		cfg := h.Accounting
 		if cfg == nil {
 			cfg = new(usage.Config)
@@ -291,11 +291,13 @@ func (h *Handler) done(_ *http.Request, c *handlers.Call) {
 	if h.metrics != nil {
 		h.metrics.observe(c, modelLabel(c, h.models), h.Metrics != nil && h.Metrics.PerKey)
 	}
-	if c.Unpriced {
-		if _, warned := unpricedWarned.LoadOrStore(c.UpstreamModel, true); !warned {
-			h.logger.Warn("model has no price: its requests are costed at zero; add a price line or a prices_file entry",
-				zap.String("model", c.Model), zap.String("provider", c.Provider), zap.String("upstream_model", c.UpstreamModel))
+	if c.Unpriced && unpricedWarned.first(c.Provider, c.UpstreamModel) {
+		model := c.UpstreamModel
+		if len(model) > 200 {
+			model = model[:200] + "…"
 		}
+		h.logger.Warn("model has no price: its requests are costed at zero; add a price line or a prices_file entry",
+			zap.String("provider", c.Provider), zap.String("upstream_model", model))
 	}
 }
 
@@ -303,9 +305,32 @@ func (h *Handler) done(_ *http.Request, c *handlers.Call) {
 // accounting, across config reloads (bounded: 64 MiB).
 var memoryResponses = &handlers.MemoryResponses{}
 
-// unpricedWarned holds the upstream models already warned about as
-// unpriced (once per process).
-var unpricedWarned sync.Map
+// unpricedWarned remembers the upstream models already warned about as
+// unpriced, once per process.
+var unpricedWarned = &warnedSet{seed: maphash.MakeSeed(), seen: make(map[uint64]struct{})}
+
+// warnedSet is a set of hashed names, bounded (maxWarned): clients naming
+// direct models cannot grow it, and past the bound nothing more is warned
+// (the unpriced metric still counts).
+type warnedSet struct {
+	mu   sync.Mutex
+	seed maphash.Seed
+	seen map[uint64]struct{}
+}
+
+const maxWarned = 1024
+
+// first reports whether provider/model is seen for the first time.
+func (w *warnedSet) first(provider, model string) bool {
+	k := maphash.String(w.seed, provider+"\x00"+model)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.seen[k]; ok || len(w.seen) >= maxWarned {
+		return false
+	}
+	w.seen[k] = struct{}{}
+	return true
+}
 
 func (h *Handler) buildRoutes() (map[string]*routing.Route, []string) {
 	routes := make(map[string]*routing.Route, len(h.Models))

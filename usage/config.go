@@ -48,6 +48,11 @@ const (
 // Config configures keys, plans, quotas and usage accounting. The host
 // embeds it in its JSON configuration; all fields are optional.
 type Config struct {
+	// Disabled turns identification, quotas, usage records and the
+	// Responses store's database off (Caddyfile: accounting off); the
+	// other options are then ignored. Default: false.
+	Disabled bool `json:"disabled,omitempty"`
+
 	// Database is where keys, quota counters and usage records are kept:
 	// "postgres://user:pass@host:5432/db?sslmode=disable" for PostgreSQL
 	// (which several Caddy instances may share), or "sqlite:///path/usage.db",
