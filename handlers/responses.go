@@ -115,7 +115,22 @@ func (x *responsesExchange) continueFrom(c *Call) *openai.Error {
 		return notFound
 	}
 	if !prev.Native {
+		// The conversation is the gateway's: only translated upstreams can
+		// continue it (a Responses provider would not know the id).
 		x.history = prev.History
+		var ups []*routing.Upstream
+		for _, up := range c.route.Upstreams {
+			if !speaksResponses(up.Provider) {
+				ups = append(ups, up)
+			}
+		}
+		if len(ups) == 0 {
+			return openai.InvalidRequest("previous_response_id", "response '"+x.previous+"' was translated by the gateway; model "+
+				c.Model+" is served only by Responses providers, which cannot continue it")
+		}
+		if len(ups) < len(c.route.Upstreams) {
+			c.route = &routing.Route{Name: c.route.Name, Upstreams: ups, Policy: c.route.Policy, Retries: c.route.Retries, Price: c.route.Price}
+		}
 		return nil
 	}
 	for _, up := range c.route.Upstreams {
