@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -77,7 +78,12 @@ func (g *Gateway) identify(c *Call) error {
 
 // reserve checks the caller's plan and reserves the request's estimated
 // tokens and cost; an error (403 or 429) refuses the request. The prompt's
-// texts are counted only when a limit needs them.
+// texts are weighed only when a limit needs them, and tokenized only when
+// their bound does not fit: a byte-level tokenizer never makes more tokens
+// than the text has bytes, so a request admitted with its byte count as
+// the input estimate would be admitted with its exact token count too, and
+// tokenizing (the gateway's largest cost with token limits and unique
+// prompts) is left to the requests that come near a limit.
 func (g *Gateway) reserve(c *Call) error {
 	a := g.Accounting
 	if a == nil || c.caller == nil {
@@ -88,10 +94,18 @@ func (g *Gateway) reserve(c *Call) error {
 	}
 	est := usage.Estimate{MaxOutputTokens: c.maxTokens, InputPricePerM: c.price.Input, OutputPricePerM: c.price.Output,
 		CachedInputPricePerM: c.price.Cached, CacheWritePricePerM: c.price.CacheWrite, CacheWrite1hPricePerM: c.price.CacheWrite1h}
+	var texts []string
 	if g.countsTokens(c) {
-		est.InputTokens = int64(tokens.Messages(c.Model, c.x.texts(c)...))
+		texts = c.x.texts(c)
+		est.InputTokens = tokenBound(texts)
 	}
 	res, lerr := a.Service.Reserve(*c.caller, c.Model, est)
+	if lerr != nil && texts != nil && !strings.HasPrefix(lerr.Limit, "requests_") {
+		// The bound does not fit: count exactly.
+		est.InputTokens = int64(tokens.Messages(c.Model, texts...))
+		c.inputCounted = true
+		res, lerr = a.Service.Reserve(*c.caller, c.Model, est)
+	}
 	if lerr != nil {
 		return refuse(c, lerr)
 	}
@@ -183,6 +197,16 @@ func verdictsJSON(c *Call) []verdictJSON {
 	return out
 }
 
+// tokenBound is at least the token count tokens.Messages gives texts:
+// their bytes plus the per-message overhead.
+func tokenBound(texts []string) int64 {
+	n := int64(3)
+	for _, t := range texts {
+		n += 3 + int64(len(t))
+	}
+	return n
+}
+
 // estimateCutStream fills in the usage of a stream that ended without its
 // usage chunk: the prompt as estimated, the output counted with the
 // tokenizer from the text that was sent.
@@ -191,6 +215,10 @@ func (c *Call) estimateCutStream(output []byte) {
 		return
 	}
 	c.InputTokens = c.estimatedInput
+	if !c.inputCounted && c.estimatedInput > 0 {
+		// The reservation held a bound; the cut stream is charged its count.
+		c.InputTokens = int64(tokens.Messages(c.Model, c.x.texts(c)...))
+	}
 	if len(output) > 0 {
 		c.OutputTokens = int64(tokens.Count(c.Model, string(output)))
 	}

@@ -93,6 +93,7 @@ type Call struct {
 	caller         *usage.Caller
 	reservation    *usage.Reservation
 	estimatedInput int64
+	inputCounted   bool // estimatedInput is the tokenizer's count, not a bound
 
 	parent   *Call   // the call an internal call was made for
 	internal []*Call // internal calls made for this one
