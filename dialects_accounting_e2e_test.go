@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
@@ -154,4 +155,37 @@ func TestDialectsAccounted(t *testing.T) {
 			t.Errorf("a refused request reached the upstream")
 		}
 	})
+}
+
+// TestTokenBoundThenCount: a prompt whose bytes exceed the plan's token
+// limit but whose tokens fit is admitted (counted exactly once its bound
+// did not fit), and one whose tokens do not fit is refused.
+func TestTokenBoundThenCount(t *testing.T) {
+	up := gatewaytest.NewFakeOpenAI(t)
+	g := gatewaytest.Start(t, fmt.Sprintf(`	ai_gateway {
+		default_plan small
+		plan small {
+			tokens_per_minute 3000
+		}
+		provider up openai {
+			base_url %s/v1
+		}
+		model m {
+			upstream up gpt-4o-mini
+		}
+	}`, up.URL))
+	ask := func(words int) int {
+		prompt := strings.Repeat("hello ", words)
+		resp, _ := g.Do("POST", "/v1/chat/completions", "application/json",
+			`{"model":"m","max_tokens":10,"messages":[{"role":"user","content":"`+prompt+`"}]}`)
+		return resp.StatusCode
+	}
+	// 1300 words: 7800 bytes, about 1300 tokens.
+	if status := ask(1300); status != 200 {
+		t.Errorf("a prompt of ~1300 tokens in 7800 bytes under a 3000-token limit: %d", status)
+	}
+	// 4000 words: about 4000 tokens.
+	if status := ask(4000); status != 429 {
+		t.Errorf("a prompt of ~4000 tokens under a 3000-token limit: %d", status)
+	}
 }
