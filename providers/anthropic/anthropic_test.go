@@ -96,6 +96,12 @@ func TestRejects(t *testing.T) {
 		body, param, msg string
 	}{
 		{`{"n":2,` + user + `}`, "n", "n must be 1, got 2"},
+		{`{"reasoning_effort":"high","temperature":0.2,` + user + `}`, "temperature", "temperature 1"},
+		{`{"reasoning_effort":"low","top_p":0.5,` + user + `}`, "top_p", "top_p between 0.95 and 1"},
+		{`{"reasoning_effort":"low","tool_choice":"required","tools":[{"type":"function","function":{"name":"f"}}],` + user + `}`, "tool_choice", "cannot be forced"},
+		{`{"reasoning_effort":"extreme",` + user + `}`, "reasoning_effort", "must be none, minimal, low, medium or high"},
+		{`{"reasoning_effort":"low","max_tokens":1500,` + user + `}`, "reasoning_effort", "needs max_tokens above 2048"},
+		{`{"messages":[{"role":"assistant","content":"x","thinking_blocks":[{"type":"thinking","thinking":"t"}]}]}`, "messages[0].thinking_blocks[0].signature", "only signed"},
 		{`{"logprobs":true,` + user + `}`, "logprobs", "log probabilities"},
 		{`{"top_logprobs":3,` + user + `}`, "top_logprobs", "log probabilities"},
 		{`{"logit_bias":{"50256":-100},` + user + `}`, "logit_bias", "logit_bias"},
@@ -357,7 +363,7 @@ func TestProvider(t *testing.T) {
 	}
 	chunks, err := readStream(t, resp.Stream)
 	resp.Stream.Close()
-	if err != nil || len(chunks) != 10 {
+	if err != nil || len(chunks) != 11 { // stream_tool_use.want.jsonl
 		t.Errorf("stream: %d chunks, %v", len(chunks), err)
 	}
 

@@ -29,6 +29,13 @@ type request struct {
 	ToolChoice    *toolChoice   `json:"tool_choice,omitempty"`
 	Metadata      *metadata     `json:"metadata,omitempty"`
 	OutputConfig  *outputConfig `json:"output_config,omitempty"`
+	Thinking      *thinking     `json:"thinking,omitempty"`
+}
+
+// thinking is extended thinking with a token budget.
+type thinking struct {
+	Type         string `json:"type"`
+	BudgetTokens int    `json:"budget_tokens"`
 }
 
 type message struct {
@@ -36,10 +43,13 @@ type message struct {
 	Content []block `json:"content"`
 }
 
-// block is a content block of a request: text, image, document, tool_use
-// or tool_result.
+// block is a content block of a request: text, image, document, tool_use,
+// tool_result, thinking or redacted_thinking.
 type block struct {
 	Type      string          `json:"type"`
+	Thinking  *string         `json:"thinking,omitempty"`
+	Signature *string         `json:"signature,omitempty"`
+	Data      string          `json:"data,omitempty"`
 	Text      string          `json:"text,omitempty"`
 	Source    *source         `json:"source,omitempty"`
 	Title     string          `json:"title,omitempty"`
@@ -48,6 +58,8 @@ type block struct {
 	Input     json.RawMessage `json:"input,omitempty"`
 	ToolUseID string          `json:"tool_use_id,omitempty"`
 	Content   []block         `json:"content,omitempty"`
+	// CacheControl is the hub's cache_control, as given.
+	CacheControl json.RawMessage `json:"cache_control,omitempty"`
 }
 
 type source struct {
@@ -58,9 +70,10 @@ type source struct {
 }
 
 type tool struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description,omitempty"`
-	InputSchema json.RawMessage `json:"input_schema"`
+	Name         string          `json:"name"`
+	Description  string          `json:"description,omitempty"`
+	InputSchema  json.RawMessage `json:"input_schema"`
+	CacheControl json.RawMessage `json:"cache_control,omitempty"`
 }
 
 type toolChoice struct {
@@ -99,11 +112,18 @@ func (p *Anthropic) translateRequest(in *openai.ChatCompletionRequest, model str
 		TopP:          in.TopP,
 		Stream:        stream,
 	}
+	clientMax := 0
 	switch {
 	case in.MaxCompletionTokens != nil:
-		out.MaxTokens = *in.MaxCompletionTokens
+		clientMax = *in.MaxCompletionTokens
 	case in.MaxTokens != nil:
-		out.MaxTokens = *in.MaxTokens
+		clientMax = *in.MaxTokens
+	}
+	if clientMax > 0 {
+		out.MaxTokens = clientMax
+	}
+	if err := p.translateReasoning(in, clientMax, out); err != nil {
+		return nil, err
 	}
 	if u := in.User; u != "" {
 		out.Metadata = &metadata{UserID: u}
@@ -158,6 +178,9 @@ func (p *Anthropic) translateMessages(msgs []openai.Message, out *request) error
 			if err != nil {
 				return err
 			}
+			if len(m.CacheControl) > 0 && len(sys) > 0 {
+				sys[len(sys)-1].CacheControl = m.CacheControl
+			}
 			out.System = append(out.System, sys...)
 			continue
 		case openai.RoleUser:
@@ -185,6 +208,10 @@ func (p *Anthropic) translateMessages(msgs []openai.Message, out *request) error
 		if len(blocks) == 0 {
 			continue
 		}
+		if len(m.CacheControl) > 0 {
+			// A message's breakpoint is its last block's.
+			blocks[len(blocks)-1].CacheControl = m.CacheControl
+		}
 		if n := len(out.Messages); n > 0 && out.Messages[n-1].Role == role {
 			out.Messages[n-1].Content = append(out.Messages[n-1].Content, blocks...)
 			continue
@@ -207,7 +234,7 @@ func (p *Anthropic) systemBlocks(c openai.Content, param string) ([]block, error
 			return nil, p.reject(param+".content["+strconv.Itoa(j)+"]", "Anthropic system prompts hold text only, not "+strconv.Quote(part.Type)+" parts")
 		}
 		if part.Text != "" {
-			blocks = append(blocks, block{Type: "text", Text: part.Text})
+			blocks = append(blocks, block{Type: "text", Text: part.Text, CacheControl: part.CacheControl})
 		}
 	}
 	return blocks, nil
@@ -228,7 +255,7 @@ func (p *Anthropic) contentBlocks(c openai.Content, param string, tool bool) ([]
 		switch part.Type {
 		case openai.PartText:
 			if part.Text != "" {
-				blocks = append(blocks, block{Type: "text", Text: part.Text})
+				blocks = append(blocks, block{Type: "text", Text: part.Text, CacheControl: part.CacheControl})
 			}
 		case openai.PartImageURL:
 			if part.ImageURL == nil {
@@ -238,7 +265,7 @@ func (p *Anthropic) contentBlocks(c openai.Content, param string, tool bool) ([]
 			if err != nil {
 				return nil, err
 			}
-			blocks = append(blocks, block{Type: "image", Source: src})
+			blocks = append(blocks, block{Type: "image", Source: src, CacheControl: part.CacheControl})
 		case openai.PartFile:
 			if tool {
 				return nil, p.reject(pp, "Anthropic tool results hold text and images only")
@@ -247,6 +274,7 @@ func (p *Anthropic) contentBlocks(c openai.Content, param string, tool bool) ([]
 			if err != nil {
 				return nil, err
 			}
+			b.CacheControl = part.CacheControl
 			blocks = append(blocks, b)
 		case openai.PartInputAudio:
 			return nil, p.reject(pp, "Anthropic does not accept audio input")
@@ -300,7 +328,12 @@ func (p *Anthropic) document(f *openai.FilePart, param string) (block, error) {
 // assistantBlocks translates an assistant message: its text and its tool
 // calls as tool_use blocks with parsed arguments.
 func (p *Anthropic) assistantBlocks(m *openai.Message, param string) ([]block, error) {
-	blocks := make([]block, 0, 1+len(m.ToolCalls))
+	blocks := make([]block, 0, 1+len(m.ToolCalls)+len(m.ThinkingBlocks))
+	tb, err := p.thinkingBlocks(m.ThinkingBlocks, param+".thinking_blocks")
+	if err != nil {
+		return nil, err
+	}
+	blocks = append(blocks, tb...)
 	if m.Content.Parts == nil {
 		if m.Content.Text != "" {
 			blocks = append(blocks, block{Type: "text", Text: m.Content.Text})
@@ -310,7 +343,7 @@ func (p *Anthropic) assistantBlocks(m *openai.Message, param string) ([]block, e
 			switch part.Type {
 			case openai.PartText:
 				if part.Text != "" {
-					blocks = append(blocks, block{Type: "text", Text: part.Text})
+					blocks = append(blocks, block{Type: "text", Text: part.Text, CacheControl: part.CacheControl})
 				}
 			case openai.PartRefusal:
 			default:
@@ -346,7 +379,7 @@ func (p *Anthropic) translateTools(in *openai.ChatCompletionRequest, out *reques
 		if isNull(schema) {
 			schema = emptySchema
 		}
-		out.Tools = append(out.Tools, tool{Name: t.Function.Name, Description: t.Function.Description, InputSchema: schema})
+		out.Tools = append(out.Tools, tool{Name: t.Function.Name, Description: t.Function.Description, InputSchema: schema, CacheControl: t.CacheControl})
 	}
 	if len(out.Tools) == 0 {
 		return nil

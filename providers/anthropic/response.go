@@ -21,9 +21,11 @@ type response struct {
 }
 
 type respBlock struct {
-	Type     string          `json:"type"`
-	Text     string          `json:"text"`
-	Thinking string          `json:"thinking"`
+	Type      string          `json:"type"`
+	Text      string          `json:"text"`
+	Thinking  string          `json:"thinking"`
+	Signature string          `json:"signature"`
+	Data      string          `json:"data"`
 	ID       string          `json:"id"`
 	Name     string          `json:"name"`
 	Input    json.RawMessage `json:"input"`
@@ -34,6 +36,10 @@ type usage struct {
 	OutputTokens             int `json:"output_tokens"`
 	CacheCreationInputTokens int `json:"cache_creation_input_tokens"`
 	CacheReadInputTokens     int `json:"cache_read_input_tokens"`
+	// CacheCreation splits the writes by lifetime.
+	CacheCreation *struct {
+		Ephemeral1h int `json:"ephemeral_1h_input_tokens"`
+	} `json:"cache_creation,omitempty"`
 }
 
 // openAI converts usage: every input token, cached or not, counts as a
@@ -46,10 +52,19 @@ func (u *usage) openAI() *openai.Usage {
 		CompletionTokens: u.OutputTokens,
 		TotalTokens:      prompt + u.OutputTokens,
 		PromptTokensDetails: &openai.PromptTokensDetails{
-			CachedTokens:     u.CacheReadInputTokens,
-			CacheWriteTokens: u.CacheCreationInputTokens,
+			CachedTokens:       u.CacheReadInputTokens,
+			CacheWriteTokens:   u.CacheCreationInputTokens,
+			CacheWrite1hTokens: u.cacheWrite1h(),
 		},
 	}
+}
+
+// cacheWrite1h is the part of the cache writes with a one-hour lifetime.
+func (u *usage) cacheWrite1h() int {
+	if u.CacheCreation == nil {
+		return 0
+	}
+	return min(u.CacheCreation.Ephemeral1h, u.CacheCreationInputTokens)
 }
 
 // finishReason maps a stop_reason to an OpenAI finish_reason.
@@ -68,7 +83,8 @@ func finishReason(stop string) string {
 
 // translateResponse turns a Messages response into a chat.completion. Text
 // blocks are joined into the content, tool_use blocks become tool_calls and
-// thinking blocks reasoning_content; other blocks are dropped.
+// thinking blocks reasoning_content and, signed, thinking_blocks; other
+// blocks are dropped.
 func translateResponse(body []byte, model string, created int64) ([]byte, error) {
 	var r response
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -88,6 +104,9 @@ func translateResponse(body []byte, model string, created int64) ([]byte, error)
 		case "thinking":
 			thinking = append(thinking, b.Thinking...)
 			hasThinking = true
+			msg.ThinkingBlocks = append(msg.ThinkingBlocks, openai.ThinkingBlock{Type: openai.ThinkingSigned, Thinking: b.Thinking, Signature: b.Signature})
+		case "redacted_thinking":
+			msg.ThinkingBlocks = append(msg.ThinkingBlocks, openai.ThinkingBlock{Type: openai.ThinkingRedacted, Data: b.Data})
 		case "tool_use":
 			args := "{}"
 			if !isNull(b.Input) {

@@ -139,12 +139,13 @@ func eventEnd(b []byte) int {
 // those that usually do.
 var (
 	idleMarkers = [][]byte{
-		[]byte(`"ping"`), []byte(`content_block_stop`), []byte(`signature_delta`),
+		[]byte(`"ping"`), []byte(`content_block_stop`),
 		[]byte(`"text":""`), []byte(`"partial_json":""`), []byte(`"thinking":""`),
 	}
 	chunkMarkers = [][]byte{
 		[]byte(`message_start`), []byte(`text_delta`), []byte(`thinking_delta`), []byte(`input_json_delta`),
 		[]byte(`"tool_use"`), []byte(`message_delta`), []byte(`message_stop`), []byte(`error`),
+		[]byte(`signature_delta`), []byte(`redacted_thinking`),
 	}
 )
 
@@ -205,6 +206,10 @@ func (s *stream) translate(ev openai.Event) ([]byte, error) {
 			return s.text(cb.Get("text").String(), false), nil
 		case "thinking":
 			return s.text(cb.Get("thinking").String(), true), nil
+		case "redacted_thinking":
+			s.begin()
+			s.w.Thinking(openai.ThinkingBlock{Type: openai.ThinkingRedacted, Data: cb.Get("data").String()})
+			return s.end(""), nil
 		case "tool_use":
 			idx := len(s.tools)
 			s.tools = append(s.tools, toolBlock{block: r.Get("index").Int(), index: idx})
@@ -220,6 +225,11 @@ func (s *stream) translate(ev openai.Event) ([]byte, error) {
 			return s.text(d.Get("text").String(), false), nil
 		case "thinking_delta":
 			return s.text(d.Get("thinking").String(), true), nil
+		case "signature_delta":
+			// The signature of the thinking text sent before it.
+			s.begin()
+			s.w.Thinking(openai.ThinkingBlock{Type: openai.ThinkingSigned, Signature: d.Get("signature").String()})
+			return s.end(""), nil
 		case "input_json_delta":
 			frag := d.Get("partial_json").String()
 			idx, ok := s.toolIndex(r.Get("index").Int())
@@ -320,6 +330,12 @@ func (s *stream) readUsage(u gjson.Result) {
 		return
 	}
 	u.ForEach(func(k, v gjson.Result) bool {
+		if k.Str == "cache_creation" && v.IsObject() {
+			s.usage.CacheCreation = &struct {
+				Ephemeral1h int `json:"ephemeral_1h_input_tokens"`
+			}{Ephemeral1h: int(v.Get("ephemeral_1h_input_tokens").Int())}
+			return true
+		}
 		if v.Type != gjson.Number {
 			return true
 		}
