@@ -4,7 +4,11 @@
 // family Bedrock serves through them, and embeddings with InvokeModel
 // (Amazon Titan and Cohere embedding models). Requests are signed with AWS
 // Signature Version 4 (or carry a Bedrock API key), answers, binary event
-// streams and errors are translated back into OpenAI's shapes.
+// streams and errors are translated back into OpenAI's shapes. For Claude
+// models it also takes Anthropic Messages requests as they are
+// (providers.MessagesForwarder), through InvokeModel,
+// InvokeModelWithResponseStream and CountTokens, and answers in
+// Anthropic's shapes.
 //
 // Caddyfile:
 //
@@ -61,7 +65,9 @@ const eventStreamType = "application/vnd.amazon.eventstream"
 // Bedrock is the provider type for Amazon Bedrock. OpenAI chat completion
 // requests are translated into Converse requests and the answers (whole or
 // streamed) back into chat.completion objects and chat.completion.chunk
-// events; embeddings go through InvokeModel.
+// events; embeddings go through InvokeModel; Anthropic Messages requests
+// for Claude models are passed through to InvokeModel (see
+// ForwardMessages).
 //
 // Credentials: with access_key_id and secret_access_key those; otherwise
 // the AWS SDK's default chain (environment, shared config and credentials
@@ -269,6 +275,12 @@ func (p *Bedrock) ChatCompletions(ctx context.Context, req *providers.Request) (
 
 // post sends a signed POST of body to the model's operation op.
 func (p *Bedrock) post(ctx context.Context, model, op, accept string, body []byte, extra http.Header) (*http.Response, error) {
+	return p.send(ctx, &p.client, model, op, accept, body, extra)
+}
+
+// send is post with client c (a copy of the provider's whose ParseError
+// may note that the upstream answered with an error).
+func (p *Bedrock) send(ctx context.Context, c *providers.Client, model, op, accept string, body []byte, extra http.Header) (*http.Response, error) {
 	ep, err := p.auth.endpoint(ctx, p.client.Name)
 	if err != nil {
 		return nil, err
@@ -287,7 +299,7 @@ func (p *Bedrock) post(ctx context.Context, model, op, accept string, body []byt
 	if err := ep.sign(ctx, hr, body, p.client.Name); err != nil {
 		return nil, err
 	}
-	resp, err := p.client.Do(ctx, hr)
+	resp, err := c.Do(ctx, hr)
 	if err != nil {
 		ep.scrub(err)
 		return nil, err
@@ -313,10 +325,11 @@ func relayHeaders(h http.Header) http.Header {
 
 // Interface guards
 var (
-	_ providers.Provider    = (*Bedrock)(nil)
-	_ providers.Namer       = (*Bedrock)(nil)
-	_ caddy.Provisioner     = (*Bedrock)(nil)
-	_ caddy.Validator       = (*Bedrock)(nil)
-	_ caddy.CleanerUpper    = (*Bedrock)(nil)
-	_ caddyfile.Unmarshaler = (*Bedrock)(nil)
+	_ providers.Provider          = (*Bedrock)(nil)
+	_ providers.MessagesForwarder = (*Bedrock)(nil)
+	_ providers.Namer             = (*Bedrock)(nil)
+	_ caddy.Provisioner           = (*Bedrock)(nil)
+	_ caddy.Validator             = (*Bedrock)(nil)
+	_ caddy.CleanerUpper          = (*Bedrock)(nil)
+	_ caddyfile.Unmarshaler       = (*Bedrock)(nil)
 )

@@ -183,4 +183,12 @@ type tokenUsage struct {
 	TotalTokens           int `json:"totalTokens"`
 	CacheReadInputTokens  int `json:"cacheReadInputTokens"`
 	CacheWriteInputTokens int `json:"cacheWriteInputTokens"`
+	// CacheDetails breaks the cache writes down by lifetime.
+	CacheDetails []cacheDetail `json:"cacheDetails"`
+}
+
+// cacheDetail is a CacheDetail: the tokens written with one TTL.
+type cacheDetail struct {
+	InputTokens int    `json:"inputTokens"`
+	TTL         string `json:"ttl"` // "5m" or "1h"
 }

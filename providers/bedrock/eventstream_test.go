@@ -14,10 +14,14 @@ import (
 
 // fixtureEvent is one line of a testdata/*.events.jsonl file: an event
 // (event type and JSON payload) or an exception (exception type and
-// payload) of a ConverseStream answer, as Bedrock sends it.
+// payload) of a ConverseStream or InvokeModelWithResponseStream answer, as
+// Bedrock sends it. A chunk of InvokeModelWithResponseStream is written
+// as the Anthropic event it carries: {"chunk":{…}} stands for a "chunk"
+// event whose payload is {"bytes":"<base64 of the event>","p":"…"}.
 type fixtureEvent struct {
 	Event     string          `json:"event,omitempty"`
 	Exception string          `json:"exception,omitempty"`
+	Chunk     json.RawMessage `json:"chunk,omitempty"`
 	Payload   json.RawMessage `json:"payload"`
 }
 
@@ -25,6 +29,9 @@ type fixtureEvent struct {
 // the headers Bedrock sets: :message-type, :event-type or :exception-type,
 // and :content-type.
 func encodeEvent(w io.Writer, ev fixtureEvent) error {
+	if ev.Chunk != nil {
+		ev.Event, ev.Payload = "chunk", chunkPayload(ev.Chunk)
+	}
 	var h eventstream.Headers
 	if ev.Exception != "" {
 		h.Set(":message-type", eventstream.StringValue("exception"))

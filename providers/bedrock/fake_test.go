@@ -40,8 +40,11 @@ const (
 // Converse request's shape (non-empty messages starting with a user turn,
 // alternating roles, one member per content block, non-blank text, tool
 // results that answer the previous turn's tool uses, toolConfig present
-// when tools are used, no unknown members). Its answers follow from the
-// request, so tests can tell a translated request from another.
+// when tools are used, no unknown members), and for Claude's InvokeModel
+// and CountTokens the Messages body's (anthropic_version, max_tokens, no
+// model or stream, known beta flags: see checkMessages). Its answers
+// follow from the request, so tests can tell a translated request from
+// another.
 type FakeBedrock struct {
 	*httptest.Server
 	// SessionToken is the session token the requests must carry ("" for
@@ -58,7 +61,7 @@ type FakeBedrock struct {
 // FakeCall is a request that passed authentication, routing and
 // throttling (its body may still be refused).
 type FakeCall struct {
-	Op           string // converse, converse-stream or invoke
+	Op           string // converse, converse-stream, invoke, invoke-with-response-stream or count-tokens
 	Model        string // the model id, unescaped
 	EscapedModel string // the model id as the path carried it
 	Body         []byte
@@ -106,7 +109,7 @@ func fail(w http.ResponseWriter, status int, typ, msg string) {
 	w.Write(b)
 }
 
-var modelPath = regexp.MustCompile(`^/model/([^/]+)/(converse|converse-stream|invoke)$`)
+var modelPath = regexp.MustCompile(`^/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)$`)
 
 func (f *FakeBedrock) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 32<<20))
@@ -163,12 +166,31 @@ func (f *FakeBedrock) serve(w http.ResponseWriter, r *http.Request) {
 		fail(w, 400, "ValidationException", "Malformed input request, please reformat your input and try again.")
 		return
 	}
-	if op == "invoke" {
+	switch {
+	case op == "count-tokens":
+		if msg := f.countTokens(w, model, req); msg != "" {
+			fail(w, 400, "ValidationException", msg)
+		}
+	case op == "invoke-with-response-stream" || op == "invoke" && strings.Contains(model, "anthropic.claude"):
+		if msg := checkMessages(req); msg != "" {
+			fail(w, 400, "ValidationException", msg)
+			return
+		}
+		a := messagesAnswerFor(req, reqID)
+		if op == "invoke" {
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(a.message())
+		} else {
+			w.Header().Set("Content-Type", eventStreamType)
+			w.Header().Set("X-Amzn-Bedrock-Content-Type", "application/json")
+			a.stream(w, exception)
+		}
+	case op == "invoke":
 		if msg := f.invoke(w, model, req); msg != "" {
 			fail(w, 400, "ValidationException", msg)
 			return
 		}
-	} else {
+	default:
 		if msg := checkConverse(req); msg != "" {
 			fail(w, 400, "ValidationException", msg)
 			return

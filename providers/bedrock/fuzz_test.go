@@ -95,3 +95,85 @@ func FuzzTranslateRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeChunk: a chunk payload either fails cleanly or gives a JSON
+// object whose type names an event, on a single line.
+func FuzzDecodeChunk(f *testing.F) {
+	f.Add([]byte(chunkPayload([]byte(`{"type":"message_stop"}`))))
+	f.Add([]byte(chunkPayload([]byte("{\n\"type\" :\r\n \"ping\"}"))))
+	f.Add([]byte(chunkPayload([]byte(`{"type":"a\nb"}`))))
+	f.Add([]byte(`{"bytes":"eyJ0eXBlIjoi"}`))
+	f.Add([]byte(`{"bytes":7}`))
+	var buf []byte
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		typ, event, out, err := decodeChunk(payload, buf)
+		buf = out
+		if err != nil {
+			return
+		}
+		if !json.Valid(event) || bytes.ContainsAny(event, "\r\n") || !eventType(typ) {
+			t.Fatalf("type %q event %q", typ, event)
+		}
+		var v struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(event, &v) != nil || v.Type != typ {
+			t.Fatalf("event %q has type %q, not %q", event, v.Type, typ)
+		}
+	})
+}
+
+// FuzzMessagesStream feeds arbitrary bytes to the Messages stream: it
+// ends, yields well-formed server-sent events only (JSON data whose type
+// is the event's name), at most one error event and only last, and keeps
+// no buffer past the message size limit.
+func FuzzMessagesStream(f *testing.F) {
+	for _, name := range []string{"invoke_stream_tools", "invoke_stream_throttled", "invoke_stream_overloaded", "stream_text"} {
+		b := encodeFixture(f, name)
+		f.Add(b)
+		f.Add(b[:len(b)/3])
+	}
+	f.Add([]byte{0, 0, 0, 16, 0, 0, 0, 0, 5, 0xc2, 0x48, 0xeb, 0x7d, 0x98, 0xc8, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := newMessagesStream(context.Background(), io.NopCloser(bytes.NewReader(data)), testClient())
+		defer s.Close()
+		var out []byte
+		buf := make([]byte, 512)
+		for i := 0; ; i++ {
+			if i > 4*len(data)+8 {
+				t.Fatal("the stream does not end")
+			}
+			n, err := s.Read(buf)
+			out = append(out, buf[:n]...)
+			if cap(s.payload) > MaxEventSize || cap(s.raw) > MaxEventSize {
+				t.Fatalf("buffers of %d and %d bytes", cap(s.payload), cap(s.raw))
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+		}
+		if len(out) == 0 {
+			t.Fatal("no event at all: a stream ends with message_stop or an error")
+		}
+		events := bytes.Split(bytes.TrimSuffix(out, []byte("\n\n")), []byte("\n\n"))
+		for i, ev := range events {
+			name, data, ok := bytes.Cut(ev, []byte("\ndata: "))
+			name, hasName := bytes.CutPrefix(name, []byte("event: "))
+			if !ok || !hasName || bytes.ContainsAny(data, "\r\n") || !json.Valid(data) {
+				t.Fatalf("malformed event %q", ev)
+			}
+			var v struct {
+				Type string `json:"type"`
+			}
+			if json.Unmarshal(data, &v) != nil || v.Type != string(name) {
+				t.Fatalf("event %q carries type %q", name, v.Type)
+			}
+			if string(name) == "error" && i != len(events)-1 {
+				t.Fatalf("an error event before the end: %q", out)
+			}
+		}
+	})
+}

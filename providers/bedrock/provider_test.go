@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
+	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
 )
 
@@ -37,9 +38,9 @@ type answer struct {
 	Model   string `json:"model"`
 	Choices []struct {
 		Message struct {
-			Content          *string `json:"content"`
-			ReasoningContent *string `json:"reasoning_content"`
-			ThinkingBlocks   []thinkingBlock
+			Content          *string                `json:"content"`
+			ReasoningContent *string                `json:"reasoning_content"`
+			ThinkingBlocks   []openai.ThinkingBlock `json:"thinking_blocks"`
 			ToolCalls        []struct {
 				ID       string `json:"id"`
 				Function struct {

@@ -41,11 +41,15 @@ func (p *Bedrock) translateRequest(in *hubRequest, model string) (*converseReque
 	case in.MaxTokens != nil:
 		ic.MaxTokens = in.MaxTokens
 	}
+	thinking, err := p.thinking(in, model, &ic)
+	if err != nil {
+		return nil, err
+	}
+	if thinking != nil {
+		out.AdditionalModelRequestFields = map[string]json.RawMessage{"thinking": thinking}
+	}
 	if ic.MaxTokens != nil || ic.Temperature != nil || ic.TopP != nil || len(ic.StopSequences) > 0 {
 		out.InferenceConfig = &ic
-	}
-	if !isNull(in.Thinking) {
-		out.AdditionalModelRequestFields = map[string]json.RawMessage{"thinking": in.Thinking}
 	}
 	if rf := in.ResponseFormat; rf != nil {
 		switch rf.Type {
@@ -77,6 +81,67 @@ func (p *Bedrock) translateRequest(in *hubRequest, model string) (*converseReque
 	return out, nil
 }
 
+// thinkingAnswerTokens is the room left for the answer, above the thinking
+// budget, when reasoning_effort turns thinking on for a request that sets
+// no max_tokens: Anthropic wants max_tokens above budget_tokens.
+const thinkingAnswerTokens = 4096
+
+// thinking returns additionalModelRequestFields.thinking: the request's
+// own thinking switch when it has one, else for Claude models
+// {"type":"enabled","budget_tokens":N} with N the budget of
+// reasoning_effort (providers.ThinkingBudget against the request's max
+// tokens, which become the budget plus thinkingAnswerTokens when unset).
+// reasoning_effort is ignored for models that cannot think (other
+// families, Claude before 3.7), and "none" turns nothing on.
+func (p *Bedrock) thinking(in *hubRequest, model string, ic *inferenceConfig) (json.RawMessage, error) {
+	if !isNull(in.Thinking) {
+		return in.Thinking, nil
+	}
+	if in.ReasoningEffort == "" || !claudeThinks(model) {
+		return nil, nil
+	}
+	maxTokens := 0
+	if ic.MaxTokens != nil {
+		maxTokens = *ic.MaxTokens
+	}
+	budget, err := providers.ThinkingBudget(in.ReasoningEffort, maxTokens)
+	if err != nil {
+		return nil, p.reject("reasoning_effort", err.Error())
+	}
+	if budget == 0 {
+		return nil, nil
+	}
+	if ic.MaxTokens == nil {
+		n := budget + thinkingAnswerTokens
+		ic.MaxTokens = &n
+	}
+	return json.RawMessage(`{"type":"enabled","budget_tokens":` + strconv.Itoa(budget) + `}`), nil
+}
+
+// isClaude reports whether model is an Anthropic Claude model: a model id
+// (anthropic.claude-…), an inference profile (us.anthropic.claude-…) or an
+// ARN of either. Application inference profiles and provisioned models,
+// whose ARNs do not name the model, are not recognised.
+func isClaude(model string) bool {
+	return strings.Contains(strings.ToLower(model), "anthropic.claude")
+}
+
+// claudeThinks reports whether model is a Claude model that can think:
+// every one but the Claude 1, 2, 3 and 3.5 families (Claude 3.7 Sonnet
+// was the first with extended thinking).
+func claudeThinks(model string) bool {
+	m := strings.ToLower(model)
+	if !strings.Contains(m, "anthropic.claude") {
+		return false
+	}
+	for _, old := range []string{"claude-v1", "claude-v2", "claude-instant", "claude-3-haiku", "claude-3-sonnet", "claude-3-opus", "claude-3-5-"} {
+		if strings.Contains(m, old) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkUnsupported rejects parameters Converse cannot honour.
 func (p *Bedrock) checkUnsupported(in *hubRequest) error {
 	if param, why := providers.UnsupportedParam(&in.ChatCompletionRequest, "Converse"); param != "" {
@@ -97,7 +162,7 @@ type translation struct {
 // system blocks (in order), tool messages toolResult blocks of a user turn,
 // and consecutive turns of one role are merged, as Converse wants turns to
 // alternate.
-func (t *translation) messages(msgs []hubMessage, out *converseRequest) error {
+func (t *translation) messages(msgs []openai.Message, out *converseRequest) error {
 	out.Messages = make([]message, 0, len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
@@ -139,7 +204,7 @@ func (t *translation) messages(msgs []hubMessage, out *converseRequest) error {
 		if err != nil {
 			return err
 		}
-		blocks = t.cachePoint(blocks, m.CacheControl)
+		blocks = t.cachePoint(blocks, parseCacheControl(m.CacheControl))
 		if len(blocks) == 0 {
 			continue
 		}
@@ -175,7 +240,7 @@ func (t *translation) point(cc *cacheControl) *cachePoint {
 	return cp
 }
 
-func (t *translation) systemBlocks(m *hubMessage, param string) ([]block, error) {
+func (t *translation) systemBlocks(m *openai.Message, param string) ([]block, error) {
 	c := &m.Content
 	var blocks []block
 	if c.Parts == nil {
@@ -189,16 +254,16 @@ func (t *translation) systemBlocks(m *hubMessage, param string) ([]block, error)
 			}
 			if part.Text != "" {
 				blocks = append(blocks, block{Text: part.Text})
-				blocks = t.cachePoint(blocks, c.cacheAt(j))
+				blocks = t.cachePoint(blocks, parseCacheControl(part.CacheControl))
 			}
 		}
 	}
-	return t.cachePoint(blocks, m.CacheControl), nil
+	return t.cachePoint(blocks, parseCacheControl(m.CacheControl)), nil
 }
 
 // contentBlocks translates user or tool content. Empty text is dropped
 // (Converse rejects blank text blocks).
-func (t *translation) contentBlocks(c *hubContent, param string, tool bool) ([]block, error) {
+func (t *translation) contentBlocks(c *openai.Content, param string, tool bool) ([]block, error) {
 	if c.Parts == nil {
 		if c.Text == "" {
 			return nil, nil
@@ -240,7 +305,7 @@ func (t *translation) contentBlocks(c *hubContent, param string, tool bool) ([]b
 		default:
 			return nil, t.p.reject(pp+".type", "content part type "+strconv.Quote(part.Type)+" is not supported by Converse")
 		}
-		blocks = t.cachePoint(blocks, c.cacheAt(j))
+		blocks = t.cachePoint(blocks, parseCacheControl(part.CacheControl))
 	}
 	return blocks, nil
 }
@@ -354,12 +419,12 @@ func documentName(filename string) string {
 // blocks first (as reasoningContent), then its text and its tool calls as
 // toolUse blocks with parsed input. reasoning_content without a signature
 // cannot be replayed and is dropped.
-func (t *translation) assistantBlocks(m *hubMessage, param string) ([]block, error) {
+func (t *translation) assistantBlocks(m *openai.Message, param string) ([]block, error) {
 	blocks := make([]block, 0, len(m.ThinkingBlocks)+1+len(m.ToolCalls))
 	for j, tb := range m.ThinkingBlocks {
 		pp := param + ".thinking_blocks[" + strconv.Itoa(j) + "]"
 		switch tb.Type {
-		case "thinking":
+		case openai.ThinkingSigned:
 			if tb.Signature == "" {
 				continue // unsigned reasoning is not sent back
 			}
@@ -370,7 +435,7 @@ func (t *translation) assistantBlocks(m *hubMessage, param string) ([]block, err
 				text = *m.ReasoningContent
 			}
 			blocks = append(blocks, block{ReasoningContent: &reasoningContent{ReasoningText: &reasoningText{Text: text, Signature: tb.Signature}}})
-		case "redacted_thinking":
+		case openai.ThinkingRedacted:
 			if tb.Data == "" {
 				return nil, t.p.reject(pp+".data", "a redacted_thinking block needs its data")
 			}
@@ -390,7 +455,7 @@ func (t *translation) assistantBlocks(m *hubMessage, param string) ([]block, err
 			case openai.PartText:
 				if part.Text != "" {
 					blocks = append(blocks, block{Text: part.Text})
-					blocks = t.cachePoint(blocks, c.cacheAt(j))
+					blocks = t.cachePoint(blocks, parseCacheControl(part.CacheControl))
 				}
 			case openai.PartRefusal:
 			default:
@@ -437,7 +502,7 @@ func (t *translation) tools(in *hubRequest, out *converseRequest) error {
 			schema = emptySchema
 		}
 		tools = append(tools, tool{ToolSpec: &toolSpec{Name: ht.Function.Name, Description: ht.Function.Description, InputSchema: inputSchema{JSON: schema}}})
-		if cp := t.point(ht.CacheControl); cp != nil {
+		if cp := t.point(parseCacheControl(ht.CacheControl)); cp != nil {
 			tools = append(tools, tool{CachePoint: cp})
 		}
 	}

@@ -8,46 +8,33 @@ import (
 	"github.com/polygate/polygate/openai"
 )
 
-// answerMessage is the hub's assistant message: OpenAI's, plus
-// reasoning_content and the signed thinking_blocks a client sends back.
-type answerMessage struct {
-	Role             string            `json:"role"`
-	Content          *string           `json:"content"`
-	ToolCalls        []openai.ToolCall `json:"tool_calls,omitempty"`
-	ReasoningContent *string           `json:"reasoning_content,omitempty"`
-	ThinkingBlocks   []thinkingBlock   `json:"thinking_blocks,omitempty"`
-}
-
-type answerChoice struct {
-	Index        int             `json:"index"`
-	Message      answerMessage   `json:"message"`
-	FinishReason string          `json:"finish_reason"`
-	Logprobs     json.RawMessage `json:"logprobs"`
-}
-
-type completion struct {
-	ID      string         `json:"id"`
-	Object  string         `json:"object"`
-	Created int64          `json:"created"`
-	Model   string         `json:"model"`
-	Choices []answerChoice `json:"choices"`
-	Usage   *openai.Usage  `json:"usage"`
-}
-
 var jsonNull = json.RawMessage("null")
 
 // openAI converts usage: every input token, cached or not, counts as a
-// prompt token; cache reads are cached_tokens and cache writes
-// cache_write_tokens.
+// prompt token; cache reads are cached_tokens, cache writes
+// cache_write_tokens and those with a one-hour TTL (cacheDetails)
+// cache_write_1h_tokens.
 func (u *tokenUsage) openAI() *openai.Usage {
-	prompt := u.InputTokens + u.CacheReadInputTokens + u.CacheWriteInputTokens
+	write, write1h := u.CacheWriteInputTokens, 0
+	detailed := 0
+	for _, d := range u.CacheDetails {
+		detailed += max(d.InputTokens, 0)
+		if d.TTL == "1h" {
+			write1h += max(d.InputTokens, 0)
+		}
+	}
+	if write == 0 {
+		write = detailed
+	}
+	prompt := u.InputTokens + u.CacheReadInputTokens + write
 	return &openai.Usage{
 		PromptTokens:     prompt,
 		CompletionTokens: u.OutputTokens,
 		TotalTokens:      prompt + u.OutputTokens,
 		PromptTokensDetails: &openai.PromptTokensDetails{
-			CachedTokens:     u.CacheReadInputTokens,
-			CacheWriteTokens: u.CacheWriteInputTokens,
+			CachedTokens:       u.CacheReadInputTokens,
+			CacheWriteTokens:   write,
+			CacheWrite1hTokens: min(write1h, write),
 		},
 	}
 }
@@ -78,7 +65,7 @@ func translateResponse(body []byte, id, model string, created int64) ([]byte, er
 	if r.Output.Message == nil {
 		return nil, errors.New("the answer has no output message")
 	}
-	msg := answerMessage{Role: openai.RoleAssistant}
+	msg := openai.Message{Role: openai.RoleAssistant}
 	var text, reasoning []byte
 	hasText, hasReasoning := false, false
 	for _, b := range r.Output.Message.Content {
@@ -105,27 +92,26 @@ func translateResponse(body []byte, id, model string, created int64) ([]byte, er
 				reasoning = append(reasoning, rc.ReasoningText.Text...)
 				hasReasoning = true
 				if rc.ReasoningText.Signature != "" {
-					msg.ThinkingBlocks = append(msg.ThinkingBlocks, thinkingBlock{Type: "thinking", Thinking: rc.ReasoningText.Text, Signature: rc.ReasoningText.Signature})
+					msg.ThinkingBlocks = append(msg.ThinkingBlocks, openai.ThinkingBlock{Type: openai.ThinkingSigned, Thinking: rc.ReasoningText.Text, Signature: rc.ReasoningText.Signature})
 				}
 			case rc.RedactedContent != "":
-				msg.ThinkingBlocks = append(msg.ThinkingBlocks, thinkingBlock{Type: "redacted_thinking", Data: rc.RedactedContent})
+				msg.ThinkingBlocks = append(msg.ThinkingBlocks, openai.ThinkingBlock{Type: openai.ThinkingRedacted, Data: rc.RedactedContent})
 			}
 		}
 	}
 	if hasText {
-		s := string(text)
-		msg.Content = &s
+		msg.Content = openai.TextContent(string(text))
 	}
 	if hasReasoning {
 		s := string(reasoning)
 		msg.ReasoningContent = &s
 	}
-	return json.Marshal(&completion{
+	return json.Marshal(&openai.ChatCompletion{
 		ID:      id,
 		Object:  "chat.completion",
 		Created: created,
 		Model:   model,
-		Choices: []answerChoice{{Message: msg, FinishReason: finishReason(r.StopReason), Logprobs: jsonNull}},
+		Choices: []openai.Choice{{Message: msg, FinishReason: finishReason(r.StopReason), Logprobs: jsonNull}},
 		Usage:   r.Usage.openAI(),
 	})
 }

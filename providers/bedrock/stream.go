@@ -1,12 +1,9 @@
 package bedrock
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -17,25 +14,6 @@ import (
 
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
-)
-
-// Limits of the event-stream decoding.
-const (
-	// streamBufferSize is the read buffer around an upstream stream: small,
-	// so that many open streams stay cheap; it holds a few typical events
-	// (longer ones are read through it).
-	streamBufferSize = 4096
-	// MaxEventSize bounds one event-stream message (prelude, headers,
-	// payload and checksums): 1 MiB. A larger one fails the stream with
-	// 502 instead of being buffered.
-	MaxEventSize = 1 << 20
-	// keptPayloadBuffer is the largest payload buffer a stream keeps
-	// between events; a larger one, needed by a rare long event, is freed.
-	keptPayloadBuffer = 64 << 10
-	// preludeSize is the total and headers length and the prelude CRC.
-	preludeSize = 12
-	// minMessageSize is a message with no headers and no payload.
-	minMessageSize = preludeSize + 4
 )
 
 // stream translates a ConverseStream event stream (the binary AWS event
@@ -49,12 +27,8 @@ const (
 // and are skipped; an exception event ends the stream with the provider's
 // error.
 type stream struct {
-	ctx     context.Context
+	frames
 	body    io.ReadCloser
-	br      *bufio.Reader
-	dec     *eventstream.Decoder
-	payload []byte // reused payload buffer
-	client  *providers.Client
 	w       openai.ChunkWriter
 	id      string
 	model   string
@@ -74,11 +48,8 @@ type toolBlock struct {
 
 func newStream(ctx context.Context, body io.ReadCloser, client *providers.Client, id, model string) *stream {
 	s := &stream{
-		ctx:     ctx,
+		frames:  newFrames(ctx, body, client),
 		body:    body,
-		br:      bufio.NewReaderSize(body, streamBufferSize),
-		dec:     eventstream.NewDecoder(),
-		client:  client,
 		id:      id,
 		model:   model,
 		created: time.Now().Unix(),
@@ -106,9 +77,7 @@ func (s *stream) Next() ([]byte, error) {
 			return nil, err
 		}
 		chunk, err := s.translate(msg)
-		if cap(s.payload) > keptPayloadBuffer {
-			s.payload = nil
-		}
+		s.release()
 		if err != nil {
 			s.done = true
 			return nil, err
@@ -117,61 +86,6 @@ func (s *stream) Next() ([]byte, error) {
 			return chunk, nil
 		}
 	}
-}
-
-// read decodes the next message, after checking its prelude: a message
-// longer than MaxEventSize, or whose headers overrun it, is refused before
-// anything is buffered, and the decoder never reads past the message.
-func (s *stream) read() (eventstream.Message, error) {
-	prelude, err := s.br.Peek(preludeSize)
-	if err != nil {
-		if err == io.EOF && len(prelude) == 0 {
-			return eventstream.Message{}, io.EOF
-		}
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return eventstream.Message{}, s.client.StreamError(s.ctx, err)
-	}
-	total, _, ok := checkPrelude(prelude)
-	if !ok {
-		return eventstream.Message{}, s.client.InvalidResponse("an event-stream message has an invalid prelude")
-	}
-	if total > MaxEventSize {
-		return eventstream.Message{}, s.client.InvalidResponse("an event-stream message of " + strconv.Itoa(total) +
-			" bytes exceeds the limit of " + strconv.Itoa(MaxEventSize))
-	}
-	msg, err := s.dec.Decode(io.LimitReader(s.br, int64(total)), s.payload[:0])
-	if err != nil {
-		var ce eventstream.ChecksumError
-		if errors.As(err, &ce) {
-			return eventstream.Message{}, s.client.InvalidResponse("an event-stream message failed its checksum")
-		}
-		if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-			return eventstream.Message{}, s.client.StreamError(s.ctx, io.ErrUnexpectedEOF)
-		}
-		var le eventstream.LengthError
-		if errors.As(err, &le) {
-			return eventstream.Message{}, s.client.InvalidResponse("an event-stream message is malformed")
-		}
-		return eventstream.Message{}, s.client.StreamError(s.ctx, err)
-	}
-	s.payload = msg.Payload
-	return msg, nil
-}
-
-// checkPrelude reads a message's total and headers lengths and checks that
-// they fit each other.
-func checkPrelude(p []byte) (total, headers int, ok bool) {
-	t := binary.BigEndian.Uint32(p[0:4])
-	h := binary.BigEndian.Uint32(p[4:8])
-	if t < minMessageSize || uint64(h) > uint64(t)-minMessageSize {
-		return 0, 0, false
-	}
-	if uint64(t) > 1<<31 {
-		return int(^uint32(0) >> 1), int(h), true // too large in any case
-	}
-	return int(t), int(h), true
 }
 
 // Buffered implements providers.EventStream. It reports whether a
@@ -229,71 +143,10 @@ func (s *stream) yieldsChunk(headers, payload []byte) bool {
 	return false
 }
 
-// rawHeader finds a string header in an event-stream message's encoded
-// headers: a name length byte, the name, a type byte and the value (for
-// strings, a 2-byte length and the bytes).
-func rawHeader(h []byte, name string) (string, bool) {
-	for len(h) > 0 {
-		nl := int(h[0])
-		if len(h) < 1+nl+1 {
-			return "", false
-		}
-		n := string(h[1 : 1+nl])
-		typ := h[1+nl]
-		h = h[2+nl:]
-		var size int
-		switch typ {
-		case 0, 1: // bool true, false
-		case 2: // byte
-			size = 1
-		case 3: // int16
-			size = 2
-		case 4: // int32
-			size = 4
-		case 5, 8: // int64, timestamp
-			size = 8
-		case 9: // uuid
-			size = 16
-		case 6, 7: // bytes, string
-			if len(h) < 2 {
-				return "", false
-			}
-			l := int(binary.BigEndian.Uint16(h))
-			if len(h) < 2+l {
-				return "", false
-			}
-			if typ == 7 && n == name {
-				return string(h[2 : 2+l]), true
-			}
-			h = h[2+l:]
-			continue
-		default:
-			return "", false
-		}
-		if len(h) < size {
-			return "", false
-		}
-		h = h[size:]
-	}
-	return "", false
-}
-
 // Close implements providers.EventStream.
 func (s *stream) Close() error {
 	s.done = true
 	return s.body.Close()
-}
-
-// header returns a string header's value.
-func header(m eventstream.Message, name string) string {
-	v := m.Headers.Get(name)
-	if v == nil {
-		return ""
-	}
-	if sv, ok := v.(eventstream.StringValue); ok {
-		return string(sv)
-	}
-	return v.String()
 }
 
 // translate returns the chunk for one message, or nil when it carries
@@ -353,10 +206,10 @@ func (s *stream) translate(m eventstream.Message) ([]byte, error) {
 				return s.text(t.String(), true), nil
 			}
 			if sig := rc.Get("signature").String(); sig != "" {
-				return s.thinkingChunk(thinkingBlock{Type: "thinking", Thinking: "", Signature: sig}), nil
+				return s.thinkingChunk(openai.ThinkingBlock{Type: openai.ThinkingSigned, Signature: sig}), nil
 			}
 			if data := rc.Get("redactedContent").String(); data != "" {
-				return s.thinkingChunk(thinkingBlock{Type: "redacted_thinking", Data: data}), nil
+				return s.thinkingChunk(openai.ThinkingBlock{Type: openai.ThinkingRedacted, Data: data}), nil
 			}
 		}
 		return nil, nil
@@ -430,29 +283,10 @@ func (s *stream) text(t string, reasoning bool) []byte {
 // thinkingChunk is a chunk whose delta carries one thinking block: the
 // signature that closes a reasoning block (its text came as
 // reasoning_content) or a redacted block.
-func (s *stream) thinkingChunk(tb thinkingBlock) []byte {
-	type delta struct {
-		Role           string          `json:"role,omitempty"`
-		ThinkingBlocks []thinkingBlock `json:"thinking_blocks"`
-	}
-	type choice struct {
-		Index        int     `json:"index"`
-		Delta        delta   `json:"delta"`
-		FinishReason *string `json:"finish_reason"`
-	}
-	c := choice{Delta: delta{ThinkingBlocks: []thinkingBlock{tb}}}
-	if !s.role {
-		s.role = true
-		c.Delta.Role = openai.RoleAssistant
-	}
-	b, _ := json.Marshal(struct {
-		ID      string   `json:"id"`
-		Object  string   `json:"object"`
-		Created int64    `json:"created"`
-		Model   string   `json:"model"`
-		Choices []choice `json:"choices"`
-	}{s.id, "chat.completion.chunk", s.created, s.model, []choice{c}})
-	return b
+func (s *stream) thinkingChunk(tb openai.ThinkingBlock) []byte {
+	s.begin()
+	s.w.Thinking(tb)
+	return s.end("")
 }
 
 func (s *stream) toolIndex(block int64) (int, bool) {

@@ -86,6 +86,19 @@ func (p *Vertex) claudeChat(ctx context.Context, req *providers.Request, in *ope
 // as RESOURCE_EXHAUSTED) decides the HTTP status and its RetryInfo stands
 // in for a missing Retry-After.
 func (p *Vertex) post(ctx context.Context, target string, body []byte, extra http.Header) (*http.Response, error) {
+	return p.send(ctx, target, body, extra, nil)
+}
+
+// rawError is an error answer as Vertex AI sent it: its status and body
+// (at most what the client reads of an error body).
+type rawError struct {
+	status int
+	body   []byte
+}
+
+// send is post that, when answered is not nil, also keeps there the error
+// answer Vertex AI sent, if it sent one.
+func (p *Vertex) send(ctx context.Context, target string, body []byte, extra http.Header, answered *rawError) (*http.Response, error) {
 	token, err := p.token(ctx)
 	if err != nil {
 		return nil, err
@@ -109,6 +122,9 @@ func (p *Vertex) post(ctx context.Context, target string, body []byte, extra htt
 	var info errorInfo
 	c := p.client
 	c.ParseError = func(status int, b []byte) *openai.Error {
+		if answered != nil {
+			answered.status, answered.body = status, append([]byte(nil), b...)
+		}
 		var oe *openai.Error
 		oe, info = parseError(status, b)
 		return oe

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -51,6 +52,8 @@ type FakeRequest struct {
 	Publisher, Model, Method string
 	Token                    string
 	Body                     map[string]any
+	Raw                      []byte // the body as sent
+	Header                   http.Header
 }
 
 type fakeError struct {
@@ -273,7 +276,8 @@ func (f *FakeGoogle) serveVertex(w http.ResponseWriter, r *http.Request) {
 		answerGoogleError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Content-Type "+ct+" is not JSON")
 		return
 	}
-	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	if err := json.Unmarshal(raw, &body); err != nil {
 		answerGoogleError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received. "+err.Error())
 		return
 	}
@@ -285,7 +289,11 @@ func (f *FakeGoogle) serveVertex(w http.ResponseWriter, r *http.Request) {
 			problem = "streamGenerateContent without alt=sse"
 		}
 	case "anthropic:rawPredict", "anthropic:streamRawPredict":
-		problem = checkClaude(body, method == "streamRawPredict")
+		if model == "count-tokens" {
+			problem = checkCountTokens(body, method)
+		} else {
+			problem = checkClaude(body, method == "streamRawPredict")
+		}
 	case "google:predict":
 		problem = checkPredict(body)
 	default:
@@ -297,8 +305,13 @@ func (f *FakeGoogle) serveVertex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.mu.Lock()
-	f.requests = append(f.requests, FakeRequest{Publisher: publisher, Model: model, Method: method, Token: strings.TrimPrefix(auth, "Bearer "), Body: body})
-	fe, failing := f.fail[model]
+	f.requests = append(f.requests, FakeRequest{Publisher: publisher, Model: model, Method: method, Token: strings.TrimPrefix(auth, "Bearer "),
+		Body: body, Raw: raw, Header: r.Header.Clone()})
+	failModel := model
+	if model == "count-tokens" {
+		failModel, _ = body["model"].(string)
+	}
+	fe, failing := f.fail[failModel]
 	f.mu.Unlock()
 	if failing {
 		answerFile(w, fe.status, fe.file)
@@ -310,6 +323,10 @@ func (f *FakeGoogle) serveVertex(w http.ResponseWriter, r *http.Request) {
 	case "streamGenerateContent":
 		answerStream(w, "gemini_stream.sse")
 	case "rawPredict":
+		if model == "count-tokens" {
+			writeJSON(w, http.StatusOK, map[string]int{"input_tokens": countWords(body)})
+			return
+		}
 		answerFile(w, http.StatusOK, "claude_message.json")
 	case "streamRawPredict":
 		if model == "claude-stream-error" {
@@ -437,4 +454,57 @@ func answerPredict(w http.ResponseWriter, body map[string]any) {
 		}}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"predictions": preds, "metadata": map[string]any{"billableCharacterCount": 1}})
+}
+
+// checkCountTokens checks a count-tokens:rawPredict body as Vertex AI
+// does: the Claude model to count for, anthropic_version, messages, and
+// nothing a count cannot take.
+func checkCountTokens(body map[string]any, method string) string {
+	if method != "rawPredict" {
+		return "count-tokens supports rawPredict only"
+	}
+	if v, _ := body["anthropic_version"].(string); v != AnthropicVersion {
+		return fmt.Sprintf("anthropic_version: %v; want %s", body["anthropic_version"], AnthropicVersion)
+	}
+	if m, _ := body["model"].(string); !strings.HasPrefix(m, "claude") {
+		return "model: Field required (the Claude model to count tokens for)"
+	}
+	if msgs, _ := body["messages"].([]any); len(msgs) == 0 {
+		return "messages: Field required"
+	}
+	for _, k := range []string{"stream", "max_tokens"} {
+		if _, ok := body[k]; ok {
+			return k + ": Extra inputs are not permitted"
+		}
+	}
+	return ""
+}
+
+// countWords is the fake's token count: one per word of the system
+// prompt and the messages' texts.
+func countWords(body map[string]any) int {
+	texts := func(v any) (out []string) {
+		if s, ok := v.(string); ok {
+			return []string{s}
+		}
+		list, _ := v.([]any)
+		for _, b := range list {
+			if m, _ := b.(map[string]any); m["type"] == "text" {
+				s, _ := m["text"].(string)
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	n := 0
+	all := texts(body["system"])
+	msgs, _ := body["messages"].([]any)
+	for _, m := range msgs {
+		mm, _ := m.(map[string]any)
+		all = append(all, texts(mm["content"])...)
+	}
+	for _, s := range all {
+		n += len(strings.Fields(s))
+	}
+	return n
 }
