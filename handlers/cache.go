@@ -84,7 +84,6 @@ func (g *Gateway) serveHit(c *Call, body []byte, wantUsage bool) bool {
 // the stored usage, at no cost.
 func (c *Call) answeredFromCache(body []byte) {
 	c.Provider = "cache"
-	c.setPlaceholders()
 	c.readUsage(gjson.GetBytes(body, "usage"))
 	c.Cost, c.Unpriced = 0, false
 }

@@ -107,6 +107,9 @@ func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request, ep *endpoint) 
 	c.x = ep.newExchange()
 	if r != nil {
 		c.ctx = r.Context()
+		if repl, _ := c.ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer); repl != nil {
+			repl.Map(c.placeholder)
+		}
 	}
 	return c
 }
@@ -126,17 +129,18 @@ func (c *Call) bodyFor(up *routing.Upstream) []byte {
 	return openai.SetModel(c.body, c.modelAt, up.QuotedModel)
 }
 
-// setPlaceholders tells Caddy what the call is about so far.
-func (c *Call) setPlaceholders() {
-	if c.r == nil {
-		return
+// placeholder resolves the gateway's placeholders from the call as it is
+// when they are read (by other handlers, or the access log afterwards).
+func (c *Call) placeholder(key string) (any, bool) {
+	switch key {
+	case PlaceholderModel:
+		return c.Model, true
+	case PlaceholderProvider:
+		return c.Provider, true
+	case PlaceholderUpstreamModel:
+		return c.UpstreamModel, true
 	}
-	repl, _ := c.r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	if repl != nil {
-		repl.Set(PlaceholderModel, c.Model)
-		repl.Set(PlaceholderProvider, c.Provider)
-		repl.Set(PlaceholderUpstreamModel, c.UpstreamModel)
-	}
+	return nil, false
 }
 
 // readUsage takes token counts from an OpenAI usage object.

@@ -320,7 +320,6 @@ func (x *messagesExchange) replay(c *Call, entry cache.Entry) bool {
 		}
 	}
 	c.Provider = "cache"
-	c.setPlaceholders()
 	c.setMessagesUsage(messages.ResponseUsage(entry.Body))
 	c.Cost, c.Unpriced = 0, false
 	if c.Stream {

@@ -93,8 +93,6 @@ var invalidUTF8 = openai.InvalidRequest("", "the request body is not valid UTF-8
 // call serves a parsed request: the steps from the model on (c.route may
 // be set already). Internal calls (a guardrail's model) start here too.
 func (g *Gateway) call(c *Call) error {
-	// The model is known from here on, also to a request refused below.
-	c.setPlaceholders()
 	if c.route == nil {
 		if c.route = g.Resolve(c.Model); c.route == nil {
 			return modelNotFound(c.Model)
@@ -163,7 +161,6 @@ func (g *Gateway) attempt(c *Call) (*providers.Response, error) {
 
 // succeed sets what Caddy and the client learn about a successful call.
 func (g *Gateway) succeed(c *Call, upstream http.Header) {
-	c.setPlaceholders()
 	h := c.w.Header()
 	for k, v := range upstream {
 		h[k] = v
@@ -176,7 +173,6 @@ func (g *Gateway) succeed(c *Call, upstream http.Header) {
 // endpoint's shape (unless the client has gone away) and records the
 // status.
 func (g *Gateway) fail(c *Call, err error) {
-	c.setPlaceholders()
 	h := c.w.Header()
 	if c.Attempts > 0 {
 		if c.Provider != "" {

@@ -403,7 +403,6 @@ func (x *responsesExchange) replay(c *Call, entry cache.Entry) bool {
 		}
 	}
 	c.Provider = "cache"
-	c.setPlaceholders()
 	c.setResponsesUsage(responses.ResponseUsage(entry.Body))
 	c.Cost, c.Unpriced = 0, false
 	if c.Stream {

@@ -91,7 +91,6 @@ func (g *Gateway) runResponseObject(c *Call, rest string) error {
 		return notFound
 	}
 	c.Model, c.Provider, c.UpstreamModel = stored.Model, stored.Upstream, stored.UpstreamModel
-	c.setPlaceholders()
 	if stored.Native {
 		return g.forwardResponseObject(c, stored, rest)
 	}
