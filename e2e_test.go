@@ -487,6 +487,12 @@ func TestPlaceholders(t *testing.T) {
 	}
 	const ok = `{"model":"m","messages":[{"role":"user","content":"hi"}]}`
 	check("upstream answer", ok, 200, "m", "up", "upstream-m")
+	// The cache stores in the background: wait until the answer is there.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if resp, _ := g.Do("POST", "/v1/chat/completions", "application/json", ok); resp.Header.Get("X-Polygate-Cache") == "HIT" {
+			break
+		}
+	}
 	check("cache hit", ok, 200, "m", "cache", "")
 	check("cache hit, streamed", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`, 200, "m", "cache", "")
 	check("guardrail block", `{"model":"m","messages":[{"role":"user","content":"forbidden"}]}`, 400, "m", "", "")
