@@ -49,16 +49,23 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			scope key|plan|global
 //		}
 //		metrics [off|per_key]
+//		trace_content on|off
+//		prices_file <path>
 //		accounting off
 //		database <dsn>|sqlite [path]
 //		auth keys|none|identity <placeholder> [plan <placeholder-or-name>]
 //		default_plan <name>
+//		response_retention <duration>
 //		plan <name> {
 //			<limits>
+//			unmetered_paths <path>...
 //		}
 //		model <name> {
 //			upstream <provider> <upstream-model> [weight <n>]
-//			price <input-usd-per-million> <output-usd-per-million>
+//			price <input-usd-per-million> <output-usd-per-million> [cached <usd>] [cache_write <usd>] [cache_write_1h <usd>]
+//			price_image <usd>
+//			price_audio_minute <usd>
+//			price_tts_chars <usd-per-million>
 //			retries <n>
 //			fallback <model>...
 //			lb_policy weighted|least_busy|lowest_latency
@@ -155,6 +162,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return fmt.Errorf("guardrail %q: %w", typ, err)
 			}
 			h.GuardrailsRaw = append(h.GuardrailsRaw, caddyconfig.JSONModuleObject(unm, "guardrail", typ, nil))
+		case "trace_content":
+			var on string
+			if !d.Args(&on) || d.NextArg() || (on != "on" && on != "off") {
+				return d.Err("trace_content: expected on or off")
+			}
+			h.TraceContent = on == "on"
 		case "metrics":
 			if h.Metrics != nil {
 				return d.Err("metrics already specified")

@@ -22,6 +22,7 @@ import (
 	"github.com/polygate/polygate/handlers"
 	"github.com/polygate/polygate/providers"
 	"github.com/polygate/polygate/providers/routing"
+	"github.com/polygate/polygate/telemetry"
 	"github.com/polygate/polygate/usage"
 
 	// The usage console handler, ai_gateway_console.
@@ -83,6 +84,10 @@ type Handler struct {
 	// Cache configures the exact-match response cache for chat completions
 	// and embeddings. Default: off.
 	Cache *cache.Config `json:"cache,omitempty"`
+	// TraceContent records prompts and completions on the request spans
+	// (gen_ai.input.messages, gen_ai.output.messages) when Caddy traces a
+	// request. Default: off.
+	TraceContent bool `json:"trace_content,omitempty"`
 	// Metrics configures the Prometheus metrics (prefix caddy_ai_gateway_,
 	// in Caddy's registry, shown at Caddy's /metrics). Default: on,
 	// without per-caller labels.
@@ -95,6 +100,8 @@ type Handler struct {
 	usage         *usage.Service
 	releaseCache  func()
 	metrics       *gatewayMetrics
+	genai         *telemetry.Metrics
+	systems       map[string]string // provider name → gen_ai.provider.name
 	gateway       *handlers.Gateway
 	basePath      string
 	logger        *zap.Logger
@@ -281,7 +288,15 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("registering metrics: %v", err)
 		}
 		h.metrics = m
+		if h.genai, err = telemetry.NewMetrics(ctx.GetMetricsRegistry()); err != nil {
+			return fmt.Errorf("registering metrics: %v", err)
+		}
 	}
+	h.systems = make(map[string]string, len(h.providers))
+	for name, p := range h.providers {
+		h.systems[name] = telemetry.SystemOf(p)
+	}
+	h.gateway.Trace = telemetry.Options{TraceContent: h.TraceContent, ProviderSystem: func(name string) string { return h.systems[name] }}
 	h.gateway.Done = h.done
 	return nil
 }
@@ -289,7 +304,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 // done is called with every finished gateway call.
 func (h *Handler) done(_ *http.Request, c *handlers.Call) {
 	if h.metrics != nil {
-		h.metrics.observe(c, modelLabel(c, h.models), h.Metrics != nil && h.Metrics.PerKey)
+		model := modelLabel(c, h.models)
+		h.metrics.observe(c, model, h.Metrics != nil && h.Metrics.PerKey)
+		if c.Provider != "" && c.Provider != "cache" {
+			errType := ""
+			if c.Status >= 400 {
+				errType = telemetry.ErrorType(c.Status, nil)
+			}
+			h.genai.Record(telemetry.Observation{Endpoint: c.Endpoint, Provider: c.Provider, System: h.systems[c.Provider],
+				RequestModel: model, ResponseModel: h.upstreamModelLabel(c), InputTokens: c.InputTokens, OutputTokens: c.OutputTokens,
+				Duration: c.Duration, TTFT: c.TTFT, ErrorType: errType})
+		}
 	}
 	if c.Unpriced && unpricedWarned.first(c.Provider, c.UpstreamModel) {
 		model := c.UpstreamModel
@@ -304,6 +329,16 @@ func (h *Handler) done(_ *http.Request, c *handlers.Call) {
 // memoryResponses keeps Responses API state for gateways without
 // accounting, across config reloads (bounded: 64 MiB).
 var memoryResponses = &handlers.MemoryResponses{}
+
+// upstreamModelLabel bounds the response-model label: the configured
+// upstream model of a configured public model; direct models (whose
+// names clients choose) share one label per provider.
+func (h *Handler) upstreamModelLabel(c *handlers.Call) string {
+	if _, ok := h.models[c.Model]; ok {
+		return c.UpstreamModel
+	}
+	return c.Provider + "/*"
+}
 
 // unpricedWarned remembers the upstream models already warned about as
 // unpriced, once per process.

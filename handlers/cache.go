@@ -26,7 +26,11 @@ func (g *Gateway) lookup(c *Call) (entry cache.Entry, hit bool) {
 	}
 	noCache, noStore := cache.ParseCacheControl(c.r.Header)
 	c.Cache = "BYPASS"
-	defer func() { c.w.Header().Set(HeaderCache, c.Cache) }()
+	span := c.trace.CacheLookup(c.ctx)
+	defer func() {
+		c.w.Header().Set(HeaderCache, c.Cache)
+		span.End(hit)
+	}()
 	if noStore {
 		return entry, false
 	}

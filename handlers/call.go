@@ -13,6 +13,7 @@ import (
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
 	"github.com/polygate/polygate/providers/routing"
+	"github.com/polygate/polygate/telemetry"
 	"github.com/polygate/polygate/usage"
 )
 
@@ -94,6 +95,7 @@ type Call struct {
 	reservation    *usage.Reservation
 	estimatedInput int64
 	inputCounted   bool // estimatedInput is the tokenizer's count, not a bound
+	trace          *telemetry.Request
 
 	parent   *Call   // the call an internal call was made for
 	internal []*Call // internal calls made for this one
@@ -106,7 +108,7 @@ func (g *Gateway) newCall(w http.ResponseWriter, r *http.Request, ep *endpoint) 
 	c := &Call{Start: time.Now(), Endpoint: ep.name, Status: http.StatusOK, g: g, ep: ep, w: w, r: r}
 	c.x = ep.newExchange()
 	if r != nil {
-		c.ctx = r.Context()
+		c.ctx, c.trace = telemetry.StartRequest(r.Context(), ep.name, "", g.Trace)
 		if repl, _ := c.ctx.Value(caddy.ReplacerCtxKey).(*caddy.Replacer); repl != nil {
 			repl.Map(c.placeholder)
 		}

@@ -104,15 +104,32 @@ func (x *chatExchange) reply(c *Call, resp *providers.Response) {
 	out := resp.Body
 	if c.g.guardsOutput(c) {
 		var verdicts []guardrails.Verdict
-		out, verdicts = c.g.Guardrails.CheckResponse(c.context(), out)
+		gctx, span := c.trace.Guardrail(c.context(), "output", "output")
+		out, verdicts = c.g.Guardrails.CheckResponse(gctx, out)
+		span.End(verdictSummary(verdicts, false))
 		c.addVerdicts(verdicts)
 	}
+	c.trace.Content(lastUserText(c.body), gjson.GetBytes(out, "choices.0.message.content").Str)
 	writeJSON(c.w, out)
 	c.readUsage(gjson.GetBytes(resp.Body, "usage"))
 }
 
 func (x *chatExchange) replay(c *Call, entry cache.Entry) bool {
 	return c.g.serveHit(c, entry.Body, x.wantUsage)
+}
+
+// lastUserText is the last user message's text of a chat request, what a
+// trace with content shows as the prompt.
+func lastUserText(body []byte) string {
+	msgs := gjson.GetBytes(body, `messages.#(role=="user")#.content`).Array()
+	if len(msgs) == 0 {
+		return ""
+	}
+	last := msgs[len(msgs)-1]
+	if last.Type == gjson.String {
+		return last.Str
+	}
+	return last.Get(`#(type=="text").text`).Str
 }
 
 func writeJSON(w http.ResponseWriter, body []byte) {
@@ -169,6 +186,7 @@ func (g *Gateway) serveStream(c *Call, x *chatExchange, stream providers.EventSt
 	write := func(data []byte) bool {
 		if c.TTFT == 0 {
 			c.TTFT = time.Since(c.Start)
+			c.trace.FirstToken()
 		}
 		if counting {
 			output = append(output, gjson.GetBytes(data, "choices.0.delta.content").Str...)

@@ -25,6 +25,7 @@ import (
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
 	"github.com/polygate/polygate/providers/routing"
+	"github.com/polygate/polygate/telemetry"
 )
 
 // DefaultMaxRequestBody bounds a request body unless configured: 8 MiB.
@@ -68,6 +69,8 @@ type Gateway struct {
 	Responses ResponseStore
 	// Guardrails check input and output; nil means none.
 	Guardrails *guardrails.Chain
+	// Trace configures the OpenTelemetry spans of requests Caddy traces.
+	Trace telemetry.Options
 	// Done, if set, is called with every finished call (metrics,
 	// accounting). It must not block.
 	Done func(r *http.Request, c *Call)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -30,12 +31,14 @@ func (g *Gateway) checkInput(c *Call) error {
 	var out []byte
 	var verdicts []guardrails.Verdict
 	var block *guardrails.Block
+	gctx, span := c.trace.Guardrail(c.context(), "input", "input")
 	if l, ok := c.x.(locator); ok {
 		texts, messages := l.locate(c)
-		out, verdicts, block = g.Guardrails.CheckLocated(c.context(), c.Endpoint, c.Model, c.body, messages, texts)
+		out, verdicts, block = g.Guardrails.CheckLocated(gctx, c.Endpoint, c.Model, c.body, messages, texts)
 	} else {
-		out, verdicts, block = g.Guardrails.CheckRequest(c.context(), c.Endpoint, c.Model, c.body)
+		out, verdicts, block = g.Guardrails.CheckRequest(gctx, c.Endpoint, c.Model, c.body)
 	}
+	span.End(verdictSummary(verdicts, block != nil))
 	c.addVerdicts(verdicts)
 	if block != nil {
 		return &openai.Error{
@@ -52,6 +55,27 @@ func (g *Gateway) checkInput(c *Call) error {
 		}
 	}
 	return nil
+}
+
+// verdictSummary says what a guardrail stage did, for its span: the
+// guardrails that fired, and the strongest action taken.
+func verdictSummary(verdicts []guardrails.Verdict, blocked bool) (verdict, action string) {
+	if len(verdicts) == 0 {
+		return "pass", ""
+	}
+	var names []string
+	for _, v := range verdicts {
+		if !slices.Contains(names, v.Guardrail) {
+			names = append(names, v.Guardrail)
+		}
+		if action == "" || v.Action == guardrails.ActionBlock {
+			action = v.Action
+		}
+	}
+	if blocked {
+		action = guardrails.ActionBlock
+	}
+	return strings.Join(names, ","), action
 }
 
 // locator is implemented by exchanges whose request the guardrails do not

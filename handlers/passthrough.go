@@ -32,6 +32,7 @@ var passthroughEndpoint = &endpoint{name: "", newExchange: func() exchange { ret
 func (g *Gateway) ServePassthrough(w http.ResponseWriter, r *http.Request, path string) {
 	c := g.newCall(w, r, passthroughEndpoint)
 	c.Endpoint = path
+	c.trace.SetEndpoint(path)
 	defer g.finish(c)
 	if err := g.runPassthrough(c); err != nil {
 		g.fail(c, err)

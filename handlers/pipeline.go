@@ -14,6 +14,7 @@ import (
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
 	"github.com/polygate/polygate/providers/routing"
+	"github.com/polygate/polygate/telemetry"
 )
 
 // An endpoint is a small description of one API endpoint; the pipeline
@@ -93,6 +94,7 @@ var invalidUTF8 = openai.InvalidRequest("", "the request body is not valid UTF-8
 // call serves a parsed request: the steps from the model on (c.route may
 // be set already). Internal calls (a guardrail's model) start here too.
 func (g *Gateway) call(c *Call) error {
+	c.trace.SetRequestModel(c.Model)
 	if c.route == nil {
 		if c.route = g.Resolve(c.Model); c.route == nil {
 			return modelNotFound(c.Model)
@@ -133,18 +135,27 @@ func (g *Gateway) attempt(c *Call) (*providers.Response, error) {
 		c.Attempts = plan.Count()
 		c.Provider, c.UpstreamModel, c.price = up.ProviderName, up.Model, rt.Price
 		c.Fallback = rt != c.route
-		resp, err := c.x.send(ctx, c, up)
+		actx, span := c.trace.Attempt(ctx, up.ProviderName, up.Model, c.Attempts)
+		resp, err := c.x.send(actx, c, up)
 		if err == nil {
 			plan.Succeeded(up)
+			span.End(http.StatusOK, nil, "", false)
 			c.upstream = up
 			return resp, nil
 		}
 		lastErr = err
 		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 			plan.Abandoned(up)
+			span.End(0, err, "", false)
 			break
 		}
-		if !plan.Failed(up, err) {
+		again := plan.Failed(up, err)
+		reason := ""
+		if again {
+			reason = "retryable " + strconv.Itoa(errorStatus(err))
+		}
+		span.End(errorStatus(err), err, reason, up.CooledDown(time.Now()))
+		if !again {
 			break
 		}
 		g.debug("upstream call failed; trying again", zap.Error(err), zap.String("provider", up.ProviderName), zap.Int("attempt", c.Attempts))
@@ -157,6 +168,20 @@ func (g *Gateway) attempt(c *Call) (*providers.Response, error) {
 			Message: "no upstream could be tried for model " + strconv.Quote(c.Model)}
 	}
 	return nil, lastErr
+}
+
+// errorStatus is the HTTP status an upstream failure stands for (0 when
+// none came: a connection error).
+func errorStatus(err error) int {
+	var pe *providers.Error
+	var oe *openai.Error
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err.Status
+	case errors.As(err, &oe):
+		return oe.Status
+	}
+	return 0
 }
 
 // succeed sets what Caddy and the client learn about a successful call.
@@ -210,6 +235,15 @@ func (g *Gateway) fail(c *Call, err error) {
 // finish completes the call record and hands it on, exactly once per call.
 func (g *Gateway) finish(c *Call) {
 	c.Duration = time.Since(c.Start)
+	if c.trace != nil {
+		errType := ""
+		if c.Status >= 400 {
+			errType = telemetry.ErrorType(c.Status, nil)
+		}
+		c.trace.End(telemetry.Result{ResponseModel: c.UpstreamModel, Provider: c.Provider, CallerID: c.CallerID,
+			InputTokens: c.InputTokens, OutputTokens: c.OutputTokens, CachedTokens: c.CachedTokens, CacheWriteTokens: c.CacheWriteTokens,
+			CostUSD: c.Cost, Status: c.Status, ErrorType: errType})
+	}
 	if c.upstream != nil {
 		c.upstream.Done()
 	}

@@ -454,6 +454,7 @@ func (ew *eventWriter) raw(events []byte) bool {
 	}
 	if ew.c.TTFT == 0 {
 		ew.c.TTFT = time.Since(ew.c.Start)
+		ew.c.trace.FirstToken()
 	}
 	ew.batch.addRaw(events)
 	if ew.batch.full() && ew.batch.send() != nil {

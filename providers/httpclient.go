@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/polygate/polygate/openai"
+	"github.com/polygate/polygate/telemetry"
 )
 
 // Defaults shared by the provider types.
@@ -86,7 +87,8 @@ type Client struct {
 // Do sends req with ctx bounded by the client's timeouts. On success the
 // response body's Close also releases the timeout. Every error is an *Error,
 // an upstream error status included, except context.Canceled when ctx
-// itself was canceled (the client left).
+// itself was canceled (the client left). When ctx carries a span context
+// (Caddy's `tracing`), the request carries it upstream as W3C traceparent.
 func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
 	resp, err := c.do(ctx, req)
 	if err != nil {
@@ -122,7 +124,9 @@ func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, err
 		firstByte = time.AfterFunc(c.FirstByteTimeout, func() { close(firstByteFired); cancel2() })
 		ctx = ctx2
 	}
-	resp, err := c.HTTP.Do(req.WithContext(ctx))
+	out := req.WithContext(ctx)
+	telemetry.InjectRequest(ctx, out) // traceparent, when the request is traced
+	resp, err := c.HTTP.Do(out)
 	if firstByte != nil {
 		firstByte.Stop()
 	}
