@@ -93,12 +93,13 @@ type generationConfig struct {
 	Seed             *int64          `json:"seed,omitempty"`
 	ResponseMimeType string          `json:"responseMimeType,omitempty"`
 	ResponseSchema   json.RawMessage `json:"responseSchema,omitempty"`
+	ThinkingConfig   *thinkingConfig `json:"thinkingConfig,omitempty"`
 }
 
 func (g *generationConfig) empty() bool {
 	return g.StopSequences == nil && g.CandidateCount == nil && g.MaxOutputTokens == nil &&
 		g.Temperature == nil && g.TopP == nil && g.PresencePenalty == nil && g.FrequencyPenalty == nil &&
-		g.Seed == nil && g.ResponseMimeType == "" && g.ResponseSchema == nil
+		g.Seed == nil && g.ResponseMimeType == "" && g.ResponseSchema == nil && g.ThinkingConfig == nil
 }
 
 // skipSignature is the placeholder thought signature Google documents for
@@ -110,6 +111,13 @@ const skipSignature = "skip_thought_signature_validator"
 // rejected with a 400 that names the parameter.
 func (p *Gemini) translateRequest(in *openai.ChatCompletionRequest, model string) (*generateRequest, error) {
 	if err := p.checkUnsupported(in); err != nil {
+		return nil, err
+	}
+	if err := p.checkCacheControl(in); err != nil {
+		return nil, err
+	}
+	thinking, err := p.translateThinking(in, model)
+	if err != nil {
 		return nil, err
 	}
 	out := &generateRequest{}
@@ -127,6 +135,7 @@ func (p *Gemini) translateRequest(in *openai.ChatCompletionRequest, model string
 		FrequencyPenalty: in.FrequencyPenalty,
 		Seed:             in.Seed,
 		MaxOutputTokens:  in.MaxTokens,
+		ThinkingConfig:   thinking,
 	}
 	if in.MaxCompletionTokens != nil {
 		gc.MaxOutputTokens = in.MaxCompletionTokens
@@ -322,7 +331,11 @@ func (p *Gemini) userParts(c openai.Content, param string) ([]part, error) {
 
 // modelParts translates an assistant message: its text and its tool calls
 // as functionCall parts with parsed arguments and their thought signature
-// (from the call's extra_content.google.thought_signature).
+// (from the call's extra_content.google.thought_signature; on Gemini 3 a
+// first call without one gets the documented placeholder). Its
+// reasoning_content and thinking_blocks are not sent: Gemini keeps its
+// reasoning in the signatures, and Anthropic's signed blocks mean nothing
+// to it.
 func (p *Gemini) modelParts(m *openai.Message, param string, calls map[string]string, signatures bool) ([]part, error) {
 	parts := make([]part, 0, 1+len(m.ToolCalls))
 	if m.Content.Parts == nil {
@@ -434,17 +447,8 @@ func (p *Gemini) translateTools(in *openai.ChatCompletionRequest, out *generateR
 // needsSignature reports whether model is Gemini 3 or later, which rejects
 // replayed function calls without a thought signature.
 func needsSignature(model string) bool {
-	i := strings.Index(model, "gemini-")
-	if i < 0 {
-		return false
-	}
-	rest := model[i+len("gemini-"):]
-	n := 0
-	for n < len(rest) && rest[n] >= '0' && rest[n] <= '9' {
-		n++
-	}
-	major, err := strconv.Atoi(rest[:n])
-	return err == nil && major >= 3
+	major, _, ok := geminiVersion(model)
+	return ok && major >= 3
 }
 
 func isFileURI(u string) bool {

@@ -93,9 +93,14 @@ func signatureExtra(sig string) []byte {
 
 // translateResponse turns a generateContent response into a
 // chat.completion: candidates become choices, text parts the content,
-// thought parts reasoning_content and functionCall parts tool_calls. A
-// blocked prompt gives one choice without content and finish_reason
-// content_filter.
+// thought parts reasoning_content and functionCall parts tool_calls, each
+// with its thoughtSignature in extra_content.google.thought_signature (the
+// id is Gemini's, or generated: never the signature). A thoughtSignature
+// on any other part (Gemini 3 puts one on the last text part of an answer
+// without calls) is dropped: chat messages have no place that comes back
+// with the next request, and Gemini validates only the signatures of
+// function calls. A blocked prompt gives one choice without content and
+// finish_reason content_filter.
 func translateResponse(body []byte, model string, created int64) ([]byte, error) {
 	var r generateResponse
 	if err := json.Unmarshal(body, &r); err != nil {

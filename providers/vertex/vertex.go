@@ -6,7 +6,10 @@
 // through predict. Chat requests, answers and streams are translated by the
 // gemini and anthropic provider types' translators; requests carry a Google
 // OAuth2 access token from a credentials file or the application default
-// credentials, cached until shortly before it expires.
+// credentials, cached until shortly before it expires. Anthropic Messages
+// requests for Claude models are passed through to rawPredict,
+// streamRawPredict and count-tokens as they are
+// (providers.MessagesForwarder), errors answered in Anthropic's shape.
 //
 // Caddyfile:
 //
