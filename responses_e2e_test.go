@@ -538,7 +538,8 @@ func TestResponsesGuardrailsAndBudget(t *testing.T) {
 }
 
 // eventShape is a Responses stream's event types, consecutive deltas as
-// one, and its terminal event's response.
+// one, and its terminal event's output text, status and usage (the
+// cache may hold the answer of another miss than the first: ids differ).
 func eventShape(stream string) string {
 	var types []string
 	var final string
@@ -553,7 +554,8 @@ func eventShape(stream string) string {
 		}
 		types = append(types, typ)
 		if typ == "response.completed" {
-			final = gjson.Get(data, "response").Raw
+			r := gjson.Get(data, "response")
+			final = r.Get("output.0.content.0.text").Str + " " + r.Get("status").Str + " " + r.Get("usage").Raw
 		}
 	}
 	return strings.Join(types, " ") + "\n" + final

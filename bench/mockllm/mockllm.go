@@ -201,14 +201,24 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, events [][]byte)
 				return
 			}
 		}
+		hold := i == 0 && s.cfg.Hold
+		if hold {
+			// Counted before the client can see the event.
+			s.Stats.Open.Add(1)
+		}
 		if _, err := w.Write(ev); err != nil {
+			if hold {
+				s.Stats.Open.Add(-1)
+			}
 			return
 		}
 		if err := rc.Flush(); err != nil {
+			if hold {
+				s.Stats.Open.Add(-1)
+			}
 			return
 		}
-		if i == 0 && s.cfg.Hold {
-			s.Stats.Open.Add(1)
+		if hold {
 			select {
 			case <-r.Context().Done():
 			case <-s.closed:
