@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -334,81 +333,9 @@ func (x *messagesExchange) replay(c *Call, entry cache.Entry) bool {
 // streamTranslated turns the hub stream into Messages events, through the
 // output guardrails.
 func (x *messagesExchange) streamTranslated(c *Call, stream providers.EventStream) {
-	defer stream.Close()
-	g := c.g
-	ew := newEventWriter(c)
-	defer ew.close()
-	s := messages.NewStream(x.info)
-	var output []byte
-	counting := g.Accounting != nil
-	defer func() {
-		if counting {
-			c.estimateCutStream(output)
-		}
-	}()
-	var filter *guardrails.StreamFilter
-	if g.guardsOutput(c) {
-		filter = g.Guardrails.NewStream(c.context())
-		defer func() { c.addStreamVerdicts(filter.Verdicts()) }()
-	}
-	failed := false
-	emit := func(chunk []byte) bool {
-		if counting {
-			output = append(output, gjson.GetBytes(chunk, "choices.0.delta.content").Str...)
-		}
-		events, err := s.Chunk(chunk)
-		if err != nil {
-			failed = true
-			c.Status = http.StatusBadGateway
-		}
-		return ew.raw(events)
-	}
-	data, eof := x.first, x.eof
+	first := x.first
 	x.first = nil
-	for !eof && !failed {
-		if bytes.Contains(data, usageMarker) {
-			if u := gjson.GetBytes(data, "usage"); u.IsObject() {
-				c.readUsage(u)
-			}
-		}
-		if filter != nil {
-			out, blocked := filter.Process(data)
-			for _, chunk := range out {
-				if !emit(chunk) {
-					return
-				}
-			}
-			if blocked {
-				break
-			}
-		} else if !emit(data) {
-			return
-		}
-		if !stream.Buffered() && !ew.flush() {
-			return
-		}
-		var err error
-		data, err = stream.Next()
-		if err == io.EOF {
-			if filter != nil {
-				out, _ := filter.Finish()
-				for _, chunk := range out {
-					if !emit(chunk) {
-						return
-					}
-				}
-			}
-			break
-		}
-		if err != nil {
-			if oe := streamError(c, err); oe != nil && ew.raw(s.Error(oe)) {
-				ew.flush()
-			}
-			return
-		}
-	}
-	ew.raw(s.Finish())
-	ew.flush()
+	c.g.streamHub(c, stream, first, x.eof, messagesTranslator{messages.NewStream(x.info)})
 }
 
 // relayNative relays a native Messages stream event by event, reading its

@@ -493,78 +493,14 @@ func streamError(c *Call, err error) *openai.Error {
 // streamTranslated turns the hub stream into Responses events, through
 // the output guardrails.
 func (x *responsesExchange) streamTranslated(c *Call, stream providers.EventStream) {
-	defer stream.Close()
-	g := c.g
-	ew := newEventWriter(c)
-	defer ew.close()
 	s := responses.NewStream(x.req)
-	var output []byte
-	counting := g.Accounting != nil
-	defer func() {
-		if counting {
-			c.estimateCutStream(output)
-		}
-	}()
-	var filter *guardrails.StreamFilter
-	if g.guardsOutput(c) {
-		filter = g.Guardrails.NewStream(c.context())
-		defer func() { c.addStreamVerdicts(filter.Verdicts()) }()
-	}
-	emit := func(chunk []byte) bool {
-		if counting {
-			output = append(output, gjson.GetBytes(chunk, "choices.0.delta.content").Str...)
-		}
-		return ew.raw(s.Chunk(chunk))
-	}
-	data, eof := x.first, x.eof
+	first := x.first
 	x.first = nil
-	for !eof {
-		if bytes.Contains(data, usageMarker) {
-			if u := gjson.GetBytes(data, "usage"); u.IsObject() {
-				c.readUsage(u)
-			}
-		}
-		if filter != nil {
-			out, blocked := filter.Process(data)
-			for _, chunk := range out {
-				if !emit(chunk) {
-					return
-				}
-			}
-			if blocked {
-				break
-			}
-		} else if !emit(data) {
-			return
-		}
-		if !stream.Buffered() && !ew.flush() {
-			return
-		}
-		var err error
-		data, err = stream.Next()
-		if err == io.EOF {
-			if filter != nil {
-				out, _ := filter.Finish()
-				for _, chunk := range out {
-					if !emit(chunk) {
-						return
-					}
-				}
-			}
-			break
-		}
-		if err != nil {
-			if oe := streamError(c, err); oe != nil && ew.raw(s.Fail(oe)) {
-				ew.flush()
-			}
-			return
-		}
-	}
-	if !ew.raw(s.Finish()) || !ew.flush() {
+	if !c.g.streamHub(c, stream, first, x.eof, responsesTranslator{s}) {
 		return
 	}
 	if out := s.Response(); out != nil && c.Status == http.StatusOK {
-		g.store(c, out)
+		c.g.store(c, out)
 		x.remember(c, out)
 	}
 }
