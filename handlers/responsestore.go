@@ -3,8 +3,9 @@ package handlers
 import (
 	"container/list"
 	"context"
-	"encoding/json"
 	"sync"
+
+	"github.com/polygate/polygate/usage"
 )
 
 // StoredResponse is what the gateway keeps of a Responses API answer: for
@@ -12,18 +13,8 @@ import (
 // and including the answer) and the Request and Response to answer GET
 // /responses/{id} and its input_items; for a native one only which
 // upstream made the id (Upstream, UpstreamModel), since the response
-// lives there.
-type StoredResponse struct {
-	ID            string
-	CallerID      string
-	Model         string
-	Upstream      string
-	UpstreamModel string
-	Native        bool
-	Request       json.RawMessage
-	Response      json.RawMessage
-	History       json.RawMessage
-}
+// lives there. It is the usage store's type.
+type StoredResponse = usage.StoredResponse
 
 // ResponseStore keeps Responses API state, scoped to the caller that made
 // each response. Put must not wait for a database.
@@ -48,7 +39,7 @@ type MemoryResponses struct {
 	size  int
 }
 
-func (r *StoredResponse) size() int {
+func storedSize(r *StoredResponse) int {
 	return len(r.ID) + len(r.CallerID) + len(r.Model) + len(r.Upstream) + len(r.UpstreamModel) +
 		len(r.Request) + len(r.Response) + len(r.History) + 128
 }
@@ -59,7 +50,7 @@ func (m *MemoryResponses) PutResponse(r StoredResponse) {
 	if max <= 0 {
 		max = 64 << 20
 	}
-	if r.size() > max {
+	if storedSize(&r) > max {
 		return
 	}
 	m.mu.Lock()
@@ -71,7 +62,7 @@ func (m *MemoryResponses) PutResponse(r StoredResponse) {
 		m.remove(e)
 	}
 	m.byID[r.ID] = m.order.PushBack(&r)
-	m.size += r.size()
+	m.size += storedSize(&r)
 	for m.size > max {
 		m.remove(m.order.Front())
 	}
@@ -80,7 +71,7 @@ func (m *MemoryResponses) PutResponse(r StoredResponse) {
 func (m *MemoryResponses) remove(e *list.Element) {
 	r := m.order.Remove(e).(*StoredResponse)
 	delete(m.byID, r.ID)
-	m.size -= r.size()
+	m.size -= storedSize(r)
 }
 
 // GetResponse implements ResponseStore.

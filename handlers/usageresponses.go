@@ -14,8 +14,7 @@ type UsageResponses struct{ Service *usage.Service }
 
 // PutResponse implements ResponseStore.
 func (u UsageResponses) PutResponse(r StoredResponse) {
-	u.Service.PutResponse(usage.StoredResponse{ID: r.ID, CallerID: r.CallerID, Model: r.Model, Upstream: r.Upstream,
-		UpstreamModel: r.UpstreamModel, Native: r.Native, Request: r.Request, Response: r.Response, History: r.History})
+	u.Service.PutResponse(r)
 }
 
 // GetResponse implements ResponseStore.
@@ -27,8 +26,7 @@ func (u UsageResponses) GetResponse(ctx context.Context, id, callerID string) (S
 	if err != nil {
 		return StoredResponse{}, false, err
 	}
-	return StoredResponse{ID: r.ID, CallerID: r.CallerID, Model: r.Model, Upstream: r.Upstream, UpstreamModel: r.UpstreamModel,
-		Native: r.Native, Request: r.Request, Response: r.Response, History: r.History}, true, nil
+	return r, true, nil
 }
 
 // DeleteResponse implements ResponseStore.
