@@ -54,3 +54,15 @@ func TestDashboardUsesRealMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestEndpointLabel(t *testing.T) {
+	for in, want := range map[string]string{
+		"chat/completions": "chat/completions", "responses": "responses", "messages/count_tokens": "messages/count_tokens",
+		"files/file-abc123/content": "files", "batches/batch_1/cancel": "batches", "images/generations": "images/generations",
+		"responses/retrieve": "responses", "fine_tuning/jobs/ftjob-1": "fine_tuning/jobs",
+	} {
+		if got := endpointLabel(in); got != want {
+			t.Errorf("endpointLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

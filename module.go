@@ -311,7 +311,7 @@ func (h *Handler) done(_ *http.Request, c *handlers.Call) {
 			if c.Status >= 400 {
 				errType = telemetry.ErrorType(c.Status, nil)
 			}
-			h.genai.Record(telemetry.Observation{Endpoint: c.Endpoint, Provider: c.Provider, System: h.systems[c.Provider],
+			h.genai.Record(telemetry.Observation{Endpoint: endpointLabel(c.Endpoint), Provider: c.Provider, System: h.systems[c.Provider],
 				RequestModel: model, ResponseModel: h.upstreamModelLabel(c), InputTokens: c.InputTokens, OutputTokens: c.OutputTokens,
 				Duration: c.Duration, TTFT: c.TTFT, ErrorType: errType})
 		}
@@ -329,6 +329,22 @@ func (h *Handler) done(_ *http.Request, c *handlers.Call) {
 // memoryResponses keeps Responses API state for gateways without
 // accounting, across config reloads (bounded: 64 MiB).
 var memoryResponses = &handlers.MemoryResponses{}
+
+// endpointLabel bounds the endpoint label: a passed-through path keeps
+// its first segment only ("files/file-abc" is "files"), except the
+// two-segment API families (images/…, audio/…, messages/…).
+func endpointLabel(endpoint string) string {
+	first, rest, ok := strings.Cut(endpoint, "/")
+	if !ok {
+		return endpoint
+	}
+	switch first {
+	case "chat", "images", "audio", "messages", "fine_tuning":
+		second, _, _ := strings.Cut(rest, "/")
+		return first + "/" + second
+	}
+	return first
+}
 
 // upstreamModelLabel bounds the response-model label: the configured
 // upstream model of a configured public model; direct models (whose
