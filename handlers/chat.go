@@ -35,8 +35,7 @@ func (g *Gateway) ServeChat(w http.ResponseWriter, r *http.Request) { g.serve(w,
 // the rest of the body passes through untouched.
 type chatExchange struct {
 	wantUsage bool // the client asked for the usage chunk
-	first     []byte
-	eof       bool
+	upstreamStream
 }
 
 func (x *chatExchange) parse(c *Call) *openai.Error {
@@ -78,21 +77,7 @@ func (x *chatExchange) parse(c *Call) *openai.Error {
 func (x *chatExchange) texts(c *Call) []string { return messageTexts(c.body) }
 
 func (x *chatExchange) send(ctx context.Context, c *Call, up *routing.Upstream) (*providers.Response, error) {
-	resp, err := up.Provider.ChatCompletions(ctx, &providers.Request{Body: c.bodyFor(up), Model: up.Model, Stream: c.Stream})
-	if err != nil || !c.Stream {
-		return resp, err
-	}
-	// Nothing is sent before the first event arrived, so a failure up to
-	// here can still be retried or fall back.
-	x.first, err = resp.Stream.Next()
-	if x.eof = err == io.EOF; x.eof {
-		err = nil
-	}
-	if err != nil {
-		resp.Stream.Close()
-		return nil, err
-	}
-	return resp, nil
+	return x.callHub(ctx, up, c.bodyFor(up), c.Stream)
 }
 
 func (x *chatExchange) reply(c *Call, resp *providers.Response) {

@@ -69,10 +69,7 @@ type messagesExchange struct {
 	hubFrom []byte         // the body hub was translated from
 	native  bool           // the upstream that answered speaks Messages
 
-	first []byte
-	eof   bool
-	ev    *openai.EventReader // a native stream's events
-	body  io.Closer
+	upstreamStream
 }
 
 func (x *messagesExchange) parse(c *Call) *openai.Error {
@@ -179,19 +176,7 @@ func (x *messagesExchange) send(ctx context.Context, c *Call, up *routing.Upstre
 	if oe := x.translate(c); oe != nil {
 		return nil, oe
 	}
-	resp, err := up.Provider.ChatCompletions(ctx, &providers.Request{Body: withModel(x.hub, up.Model), Model: up.Model, Stream: c.Stream})
-	if err != nil || !c.Stream {
-		return resp, err
-	}
-	x.first, err = resp.Stream.Next()
-	if x.eof = err == io.EOF; x.eof {
-		err = nil
-	}
-	if err != nil {
-		resp.Stream.Close()
-		return nil, err
-	}
-	return resp, nil
+	return x.callHub(ctx, up, withModel(x.hub, up.Model), c.Stream)
 }
 
 func (x *messagesExchange) forward(ctx context.Context, c *Call, up *routing.Upstream, path string) (*http.Response, error) {
@@ -220,35 +205,12 @@ func (x *messagesExchange) sendCount(ctx context.Context, c *Call, up *routing.U
 	return readAnswer(resp, up)
 }
 
-// readAnswer reads a whole JSON answer, bounded.
-func readAnswer(resp *http.Response, up *routing.Upstream) (*providers.Response, error) {
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-	if err != nil || len(b) > maxAnswer || !gjson.ValidBytes(b) {
-		return nil, &providers.Error{Err: &openai.Error{Status: http.StatusBadGateway, Type: openai.TypeServer,
-			Message: "provider " + up.ProviderName + " answered something that is not a JSON body"}}
-	}
-	return &providers.Response{Header: relayHeaders(resp.Header), Body: b}, nil
-}
-
 func (x *messagesExchange) sendNative(ctx context.Context, c *Call, up *routing.Upstream) (*providers.Response, error) {
 	resp, err := x.forward(ctx, c, up, "messages")
 	if err != nil {
 		return nil, err
 	}
-	if !c.Stream || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		c.Stream = false
-		return readAnswer(resp, up)
-	}
-	x.ev, x.body = openai.NewEventReader(resp.Body), resp.Body
-	ev, err := x.ev.Next()
-	if err != nil {
-		resp.Body.Close()
-		return nil, &providers.Error{Err: &openai.Error{Status: http.StatusBadGateway, Type: openai.TypeServer,
-			Message: "provider " + up.ProviderName + " ended the stream before its first event"}}
-	}
-	x.first = append(x.first[:0], ev.Data...)
-	return &providers.Response{Header: relayHeaders(resp.Header)}, nil
+	return x.openNative(c, up, resp)
 }
 
 func (x *messagesExchange) reply(c *Call, resp *providers.Response) {
@@ -308,26 +270,8 @@ func (c *Call) setMessagesUsage(u messages.Usage, ok bool) {
 }
 
 func (x *messagesExchange) replay(c *Call, entry cache.Entry) bool {
-	out := c.g.guardMessage(c, entry.Body)
-	var events []byte
-	if c.Stream {
-		var err error
-		if events, err = messages.Replay(out); err != nil {
-			c.Cache = "BYPASS"
-			c.w.Header().Set(HeaderCache, c.Cache)
-			return false
-		}
-	}
-	c.Provider = "cache"
-	c.setMessagesUsage(messages.ResponseUsage(entry.Body))
-	c.Cost, c.Unpriced = 0, false
-	if c.Stream {
-		startEvents(c.w)
-		_, _ = c.w.Write(events)
-	} else {
-		writeJSON(c.w, out)
-	}
-	return true
+	return c.replayStored(c.g.guardMessage(c, entry.Body), messages.Replay,
+		func() { c.setMessagesUsage(messages.ResponseUsage(entry.Body)) })
 }
 
 // streamTranslated turns the hub stream into Messages events, through the

@@ -90,3 +90,6 @@ func (mf *messagesFilter) feed(chunk []byte) {
 		[]byte(`{"type":"message_delta","delta":{"stop_reason":"refusal","stop_sequence":null},"usage":{"output_tokens":0}}`),
 		[]byte(`{"type":"message_stop"}`))
 }
+
+func (mf *messagesFilter) stopped() bool                  { return mf.blocked }
+func (mf *messagesFilter) verdicts() []guardrails.Verdict { return mf.f.Verdicts() }

@@ -137,10 +137,7 @@ func (x *passthroughExchange) send(ctx context.Context, c *Call, up *routing.Ups
 	}
 	if providers.RetryableStatus(resp.StatusCode) {
 		// Retryable: read the error so the plan can decide.
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		oe := openai.ParseError(resp.StatusCode, b)
-		return nil, &providers.Error{Err: oe, RetryAfter: providers.ParseRetryAfter(resp.Header.Get("Retry-After"), c.Start)}
+		return nil, upstreamError(resp, c)
 	}
 	x.upstream = resp
 	return &providers.Response{}, nil

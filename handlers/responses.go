@@ -48,10 +48,7 @@ type responsesExchange struct {
 	reqBody []byte             // the body req was translated from
 	native  bool               // the upstream that answered speaks Responses
 
-	first []byte // a stream's first event
-	eof   bool
-	ev    *openai.EventReader // a native stream's events
-	body  io.Closer
+	upstreamStream
 }
 
 func (x *responsesExchange) parse(c *Call) *openai.Error {
@@ -213,20 +210,7 @@ func (x *responsesExchange) send(ctx context.Context, c *Call, up *routing.Upstr
 	if oe := x.translate(c); oe != nil {
 		return nil, oe
 	}
-	body := withModel(x.req.Chat, up.Model)
-	resp, err := up.Provider.ChatCompletions(ctx, &providers.Request{Body: body, Model: up.Model, Stream: c.Stream})
-	if err != nil || !c.Stream {
-		return resp, err
-	}
-	x.first, err = resp.Stream.Next()
-	if x.eof = err == io.EOF; x.eof {
-		err = nil
-	}
-	if err != nil {
-		resp.Stream.Close()
-		return nil, err
-	}
-	return resp, nil
+	return x.callHub(ctx, up, withModel(x.req.Chat, up.Model), c.Stream)
 }
 
 // sendNative passes the request through, the model rewritten.
@@ -240,46 +224,7 @@ func (x *responsesExchange) sendNative(ctx context.Context, c *Call, up *routing
 	if resp.StatusCode/100 != 2 {
 		return nil, upstreamError(resp, c)
 	}
-	relay := relayHeaders(resp.Header)
-	if !c.Stream || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		defer resp.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer+1))
-		if err != nil {
-			return nil, &providers.Error{Err: &openai.Error{Status: http.StatusBadGateway, Type: openai.TypeServer,
-				Message: "reading the answer of provider " + up.ProviderName + ": " + err.Error()}}
-		}
-		if len(b) > maxAnswer || !gjson.ValidBytes(b) {
-			return nil, &providers.Error{Err: &openai.Error{Status: http.StatusBadGateway, Type: openai.TypeServer,
-				Message: "provider " + up.ProviderName + " answered something that is not a JSON response"}}
-		}
-		c.Stream = false
-		return &providers.Response{Header: relay, Body: b}, nil
-	}
-	x.ev, x.body = openai.NewEventReader(resp.Body), resp.Body
-	ev, err := x.ev.Next()
-	if err != nil {
-		resp.Body.Close()
-		return nil, &providers.Error{Err: &openai.Error{Status: http.StatusBadGateway, Type: openai.TypeServer,
-			Message: "provider " + up.ProviderName + " ended the stream before its first event"}}
-	}
-	x.first = append(x.first[:0], ev.Data...)
-	return &providers.Response{Header: relay}, nil
-}
-
-// upstreamError reads a failed pass-through answer as the provider's error.
-func upstreamError(resp *http.Response, c *Call) error {
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return &providers.Error{Err: openai.ParseError(resp.StatusCode, b),
-		RetryAfter: providers.ParseRetryAfter(resp.Header.Get("Retry-After"), c.Start)}
-}
-
-// relayHeaders picks the upstream headers a client may want to see.
-func relayHeaders(h http.Header) http.Header {
-	if id := h.Get("X-Request-Id"); id != "" {
-		return http.Header{"X-Request-Id": {id}}
-	}
-	return nil
+	return x.openNative(c, up, resp)
 }
 
 // withModel returns body with its top-level model set to model.
@@ -392,26 +337,8 @@ func joinArrays(arrays ...[]byte) []byte {
 }
 
 func (x *responsesExchange) replay(c *Call, entry cache.Entry) bool {
-	out := c.g.guardResponse(c, entry.Body)
-	var events []byte
-	if c.Stream {
-		var err error
-		if events, err = responses.Replay(out); err != nil {
-			c.Cache = "BYPASS"
-			c.w.Header().Set(HeaderCache, c.Cache)
-			return false
-		}
-	}
-	c.Provider = "cache"
-	c.setResponsesUsage(responses.ResponseUsage(entry.Body))
-	c.Cost, c.Unpriced = 0, false
-	if c.Stream {
-		startEvents(c.w)
-		_, _ = c.w.Write(events)
-	} else {
-		writeJSON(c.w, out)
-	}
-	return true
+	return c.replayStored(c.g.guardResponse(c, entry.Body), responses.Replay,
+		func() { c.setResponsesUsage(responses.ResponseUsage(entry.Body)) })
 }
 
 // setResponsesUsage takes token counts from a Responses usage.
@@ -585,16 +512,6 @@ func (x *responsesExchange) relayNative(c *Call) {
 		}
 		data = ev.Data
 	}
-}
-
-// appendNamedEvent appends an SSE event with an event: line.
-func appendNamedEvent(b []byte, name string, data []byte) []byte {
-	if name != "" {
-		b = append(b, "event: "...)
-		b = append(b, name...)
-		b = append(b, '\n')
-	}
-	return openai.AppendEvent(b, data)
 }
 
 // errorEvent is a Responses stream's error event.

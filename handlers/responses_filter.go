@@ -153,3 +153,6 @@ func (rf *responsesFilter) emit(data []byte) {
 	rf.seq++
 	rf.out = append(rf.out, data)
 }
+
+func (rf *responsesFilter) stopped() bool                  { return rf.blocked }
+func (rf *responsesFilter) verdicts() []guardrails.Verdict { return rf.f.Verdicts() }
