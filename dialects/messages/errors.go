@@ -1,6 +1,8 @@
 package messages
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -96,4 +98,23 @@ func appendErrorBody(b []byte, typ, msg string) []byte {
 	b = append(b, `,"message":`...)
 	b = openai.AppendString(b, msg)
 	return append(b, "}}"...)
+}
+
+// Answer is a whole JSON answer made by the gateway in Anthropic's wire
+// format (a translated count_tokens, an error body), as the *http.Response
+// a provider's MessagesForwarder returns; 529's status text is
+// Anthropic's "Overloaded".
+func Answer(status int, h http.Header, body []byte) *http.Response {
+	text := http.StatusText(status)
+	if status == StatusOverloaded {
+		text = "Overloaded"
+	}
+	return &http.Response{
+		Status:     strconv.Itoa(status) + " " + text,
+		StatusCode: status,
+		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        h,
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+	}
 }

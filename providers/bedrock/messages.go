@@ -11,6 +11,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/tidwall/sjson"
 
+	"github.com/polygate/polygate/dialects/messages"
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
 )
@@ -258,7 +259,7 @@ func (p *Bedrock) countTokens(ctx context.Context, model string, body []byte) (*
 	}
 	out := strconv.AppendInt([]byte(`{"input_tokens":`), n.Int(), 10)
 	out = append(out, '}')
-	return jsonAnswer(http.StatusOK, answerHeader(resp.Header, "application/json"), out), nil
+	return messages.Answer(http.StatusOK, answerHeader(resp.Header, "application/json"), out), nil
 }
 
 // refusedModel reports whether a CountTokens error answer may be about

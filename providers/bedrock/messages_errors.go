@@ -1,8 +1,6 @@
 package bedrock
 
 import (
-	"bytes"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -33,23 +31,7 @@ func errorAnswer(e *openai.Error, retryAfter time.Duration, upstream http.Header
 	if retryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(int64(math.Ceil(retryAfter.Seconds())), 10))
 	}
-	return jsonAnswer(status, h, body)
-}
-
-// jsonAnswer is an answer made by the provider.
-func jsonAnswer(status int, h http.Header, body []byte) *http.Response {
-	text := http.StatusText(status)
-	if status == messages.StatusOverloaded {
-		text = "Overloaded"
-	}
-	return &http.Response{
-		Status:     strconv.Itoa(status) + " " + text,
-		StatusCode: status,
-		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        h,
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-	}
+	return messages.Answer(status, h, body)
 }
 
 // exceptionError is the error an exception message of a stream reports:

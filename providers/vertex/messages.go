@@ -1,9 +1,7 @@
 package vertex
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -141,18 +139,7 @@ func errorAnswer(e rawError, retryAfter time.Duration) *http.Response {
 	if retryAfter > 0 {
 		h.Set("Retry-After", strconv.FormatInt(int64(math.Ceil(retryAfter.Seconds())), 10))
 	}
-	text := http.StatusText(status)
-	if status == messages.StatusOverloaded {
-		text = "Overloaded"
-	}
-	return &http.Response{
-		Status:     strconv.Itoa(status) + " " + text,
-		StatusCode: status,
-		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        h,
-		Body:          io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)),
-	}
+	return messages.Answer(status, h, body)
 }
 
 // Interface guards
