@@ -286,3 +286,12 @@ func TestMessagesTranslatedToGemini(t *testing.T) {
 		t.Errorf("streamed tool call: %s", acc.RawJSON())
 	}
 }
+
+// TestMessagesUnknownModel: an unknown model is a 404 in Anthropic's shape.
+func TestMessagesUnknownModel(t *testing.T) {
+	g := gatewaytest.Start(t, messagesSite(newFakeAnthropic(t), gatewaytest.NewFakeOpenAI(t), ""))
+	resp, body := g.Do("POST", "/v1/messages", "application/json", `{"model":"nope","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}`)
+	if resp.StatusCode != 404 || gjson.Get(body, "type").Str != "error" || gjson.Get(body, "error.type").Str != "not_found_error" {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+}

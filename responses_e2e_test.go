@@ -571,3 +571,42 @@ func mustRequest(t *testing.T, url, body string) *http.Request {
 }
 
 var _ = option.WithAPIKey
+
+// TestResponsesBadInput: the refusals of the Responses routes, in OpenAI's
+// shape.
+func TestResponsesBadInput(t *testing.T) {
+	a, b := newFakeResponsesAPI(t, "a"), newFakeResponsesAPI(t, "b")
+	g := gatewaytest.Start(t, responsesSite(a, b, newFakeAnthropic(t), `model only-a {
+			upstream a gpt-5-mini
+		}
+		model only-b {
+			upstream b gpt-5-mini
+		}`))
+	_, body := g.Do("POST", "/v1/responses", "application/json", `{"model":"only-a","input":"hi"}`)
+	native := gjson.Get(body, "id").Str
+	_, body = g.Do("POST", "/v1/responses", "application/json", `{"model":"sonnet","input":"hi"}`)
+	translated := gjson.Get(body, "id").Str
+	if native == "" || translated == "" {
+		t.Fatalf("ids %q %q", native, translated)
+	}
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		param              string
+	}{
+		// A native id continued on a model its provider does not serve.
+		{"POST", "/v1/responses", `{"model":"only-b","input":"x","previous_response_id":"` + native + `"}`, 400, "previous_response_id"},
+		// A translated conversation continued on a model served only natively.
+		{"POST", "/v1/responses", `{"model":"only-a","input":"x","previous_response_id":"` + translated + `"}`, 400, "previous_response_id"},
+		// Only background responses can be cancelled.
+		{"POST", "/v1/responses/" + translated + "/cancel", ``, 400, ""},
+		{"PUT", "/v1/responses/" + translated, ``, 405, ""},
+		{"GET", "/v1/responses/" + translated + "/nonsense", ``, 404, ""},
+		{"GET", "/v1/responses/resp_unknown", ``, 404, ""},
+	} {
+		resp, out := g.Do(tc.method, tc.path, "application/json", tc.body)
+		if resp.StatusCode != tc.status || gjson.Get(out, "error.message").Str == "" || gjson.Get(out, "error.param").Str != tc.param {
+			t.Errorf("%s %s %s: %d %s; want %d param %q", tc.method, tc.path, tc.body, resp.StatusCode, out, tc.status, tc.param)
+		}
+	}
+}
