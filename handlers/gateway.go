@@ -53,6 +53,9 @@ type Gateway struct {
 	Providers map[string]providers.Provider
 	// DirectModels lets clients address "<provider>/<upstream model>".
 	DirectModels bool
+	// PriceOf, when set, prices a direct model: the provider's configured
+	// name and the upstream model id. Nil prices direct models at zero.
+	PriceOf func(provider, model string) providers.Price
 	// DefaultProvider serves pass-through requests that name no model.
 	DefaultProvider string
 	// MaxRequestBody bounds request bodies; 0 means DefaultMaxRequestBody.
@@ -151,7 +154,11 @@ func (g *Gateway) Resolve(model string) *routing.Route {
 	if !ok {
 		return nil
 	}
-	return &routing.Route{Name: model, Upstreams: []*routing.Upstream{routing.NewDirectUpstream(&g.direct, name, p, upstream)}}
+	up := routing.NewDirectUpstream(&g.direct, name, p, upstream)
+	if g.PriceOf != nil {
+		up.Price = g.PriceOf(name, upstream)
+	}
+	return &routing.Route{Name: model, Upstreams: []*routing.Upstream{up}}
 }
 
 func modelNotFound(model string) *openai.Error {

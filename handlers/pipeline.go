@@ -103,7 +103,7 @@ func (g *Gateway) call(c *Call) error {
 	if err := g.checkInput(c); err != nil {
 		return err
 	}
-	c.price = c.route.Price
+	c.price = c.route.EstimatePrice()
 	if err := g.reserve(c); err != nil {
 		return err
 	}
@@ -133,7 +133,7 @@ func (g *Gateway) attempt(c *Call) (*providers.Response, error) {
 			break
 		}
 		c.Attempts = plan.Count()
-		c.Provider, c.UpstreamModel, c.price = up.ProviderName, up.Model, rt.Price
+		c.Provider, c.UpstreamModel, c.price = up.ProviderName, up.Model, rt.PriceOf(up)
 		c.Fallback = rt != c.route
 		actx, span := c.trace.Attempt(ctx, up.ProviderName, up.Model, c.Attempts)
 		resp, err := c.x.send(actx, c, up)

@@ -37,8 +37,34 @@ type Route struct {
 	// Fallbacks are tried in order once this route's attempts are used.
 	// Their own fallbacks are not followed.
 	Fallbacks []*Route
-	// Price is the model's price.
+	// Price is the model's price. When zero, each upstream's own Price
+	// applies (see PriceOf).
 	Price providers.Price
+}
+
+// PriceOf is the price of a call served by up on this route: the route's
+// own price when it has one, else the upstream model's.
+func (r *Route) PriceOf(up *Upstream) providers.Price {
+	if !r.Price.IsZero() || up == nil {
+		return r.Price
+	}
+	return up.Price
+}
+
+// EstimatePrice is the price to reserve a call at before an upstream is
+// chosen: the route's own, else the dearest of its upstreams' (by the sum
+// of input and output rates), so that a reservation never undercounts.
+func (r *Route) EstimatePrice() providers.Price {
+	if !r.Price.IsZero() {
+		return r.Price
+	}
+	var best providers.Price
+	for _, up := range r.Upstreams {
+		if up.Price.Input+up.Price.Output > best.Input+best.Output {
+			best = up.Price
+		}
+	}
+	return best
 }
 
 // SetHealth sets how many consecutive failures (maxFails; 0 means

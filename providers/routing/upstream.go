@@ -21,6 +21,10 @@ type Upstream struct {
 	QuotedModel []byte
 	// Weight is the relative share of traffic among a route's upstreams.
 	Weight int
+	// Price is the price of Model itself (from the price catalogue or a
+	// prices file), used when the route states no price of its own.
+	// Zero when unknown.
+	Price providers.Price
 
 	health   *health
 	poolKey  string // set when health comes from the pool
