@@ -91,6 +91,11 @@ func TestTracingToOTLP(t *testing.T) {
 		model ok {
 			upstream up gpt-4o-mini
 		}
+		guardrail pii {
+			on input
+			action redact
+			detect email
+		}
 		guardrail regex {
 			on input
 			deny "forbidden"
@@ -182,14 +187,21 @@ func TestTracingToOTLP(t *testing.T) {
 	if attr(fallback, "gen_ai.usage.input_tokens").GetIntValue() == 0 || attr(fallback, "gen_ai.response.time_to_first_chunk") == nil {
 		t.Errorf("streamed request span: %v", fallback.Attributes)
 	}
-	var guard *tracepb.Span
+	// One span per guardrail, in the chain's order: pii passed, regex
+	// blocked.
+	guards := map[string]*tracepb.Span{}
 	for _, c := range children(blocked) {
 		if attr(c, "polygate.guardrail.stage").GetStringValue() == "input" {
-			guard = c
+			guards[attr(c, "polygate.guardrail.name").GetStringValue()] = c
 		}
 	}
-	if guard == nil || attr(guard, "polygate.guardrail.verdict").GetStringValue() != "regex" || attr(guard, "polygate.guardrail.action").GetStringValue() != "block" {
-		t.Errorf("guardrail span: %v", guard)
+	if pii := guards["pii"]; pii == nil || pii.Name != "guardrail pii" || attr(pii, "polygate.guardrail.verdict").GetStringValue() != "pass" || attr(pii, "polygate.guardrail.action") != nil {
+		t.Errorf("pii guardrail span: %v", pii)
+	}
+	if re := guards["regex"]; re == nil || attr(re, "polygate.guardrail.verdict").GetStringValue() != "block" || attr(re, "polygate.guardrail.action").GetStringValue() != "block" {
+		t.Errorf("regex guardrail span: %v", re)
+	} else if guards["pii"] != nil && re.StartTimeUnixNano < guards["pii"].EndTimeUnixNano {
+		t.Errorf("regex ran before pii ended")
 	}
 }
 

@@ -225,7 +225,10 @@ func (c *Chain) CheckRequest(ctx context.Context, endpoint, model string, body [
 // body, and applies their redactions to a copy of body.
 func (c *Chain) runInput(ctx context.Context, req *Request, body []byte) ([]byte, []Verdict, *Block) {
 	var rec Recorder
-	for _, st := range c.input {
+	obs := observerOf(ctx)
+	for k := range c.input {
+		st := &c.input[k]
+		sctx, ob := startStep(ctx, obs, st, Input, &rec)
 		if st.tg != nil {
 			for i := range req.Texts {
 				t := &req.Texts[i]
@@ -237,6 +240,7 @@ func (c *Chain) runInput(ctx context.Context, req *Request, body []byte) ([]byte
 					rec.Add(Verdict{Guardrail: st.base.Name, Action: st.base.act.String(), Category: st.tg.cat[det], Stage: Input, Location: t.location(req.Field)})
 				})
 				if blocked {
+					ob.done(&rec, true)
 					v := Verdict{Guardrail: st.base.Name, Action: ActionBlock, Category: st.tg.cat[first], Stage: Input, Location: t.location(req.Field)}
 					return body, rec.verdicts, newBlock(v, st.tg.what[first])
 				}
@@ -246,10 +250,12 @@ func (c *Chain) runInput(ctx context.Context, req *Request, body []byte) ([]byte
 			}
 		}
 		if st.rc != nil {
-			if b := st.rc.CheckRequest(ctx, req, &rec); b != nil {
+			if b := st.rc.CheckRequest(sctx, req, &rec); b != nil {
+				ob.done(&rec, true)
 				return body, rec.verdicts, b
 			}
 		}
+		ob.done(&rec, false)
 	}
 	var edits []edit
 	for i := range req.Texts {
@@ -384,7 +390,11 @@ func (c *Chain) CheckResponse(ctx context.Context, body []byte) ([]byte, []Verdi
 		return l + "tool_calls[" + strconv.Itoa(t.tool) + "].function.arguments"
 	}
 	var rec Recorder
-	for _, st := range c.output {
+	obs := observerOf(ctx)
+	for k := range c.output {
+		st := &c.output[k]
+		sctx, ob := startStep(ctx, obs, st, Output, &rec)
+		stepBlocked := false
 		for i := range texts {
 			t := &texts[i]
 			if choices[t.choice].blocked {
@@ -395,7 +405,7 @@ func (c *Chain) CheckResponse(ctx context.Context, body []byte) ([]byte, []Verdi
 					rec.Add(Verdict{Guardrail: st.base.Name, Action: st.base.act.String(), Category: st.tg.cat[det], Stage: Output, Location: loc(t)})
 				})
 				if blocked {
-					choices[t.choice].blocked = true
+					choices[t.choice].blocked, stepBlocked = true, true
 					continue
 				}
 				if out != t.Value {
@@ -403,11 +413,12 @@ func (c *Chain) CheckResponse(ctx context.Context, body []byte) ([]byte, []Verdi
 				}
 			}
 			if st.oc != nil && t.tool < 0 {
-				if b := st.oc.CheckOutput(ctx, t.Value, loc(t), &rec); b != nil {
-					choices[t.choice].blocked = true
+				if b := st.oc.CheckOutput(sctx, t.Value, loc(t), &rec); b != nil {
+					choices[t.choice].blocked, stepBlocked = true, true
 				}
 			}
 		}
+		ob.done(&rec, stepBlocked)
 	}
 	var edits []edit
 	for i := range choices {

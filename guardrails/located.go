@@ -86,7 +86,10 @@ func (c *Chain) CheckOutputLocated(ctx context.Context, body []byte, texts []Loc
 	req := Request{}
 	located(texts, &req)
 	var rec Recorder
-	for _, st := range c.output {
+	obs := observerOf(ctx)
+	for k := range c.output {
+		st := &c.output[k]
+		sctx, ob := startStep(ctx, obs, st, Output, &rec)
 		for i := range req.Texts {
 			t := &req.Texts[i]
 			if st.tg != nil {
@@ -102,12 +105,13 @@ func (c *Chain) CheckOutputLocated(ctx context.Context, body []byte, texts []Loc
 				}
 			}
 			if st.oc != nil && !t.json {
-				if b := st.oc.CheckOutput(ctx, t.Value, t.loc, &rec); b != nil {
+				if b := st.oc.CheckOutput(sctx, t.Value, t.loc, &rec); b != nil {
 					blocked = true
 					break
 				}
 			}
 		}
+		ob.done(&rec, blocked)
 		if blocked {
 			break
 		}

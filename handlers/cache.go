@@ -59,7 +59,7 @@ func (g *Gateway) serveHit(c *Call, body []byte, wantUsage bool) bool {
 	out := body
 	if g.guardsOutput(c) {
 		var verdicts []guardrails.Verdict
-		out, verdicts = g.Guardrails.CheckResponse(c.context(), out)
+		out, verdicts = g.Guardrails.CheckResponse(c.guardrailContext(), out)
 		c.addVerdicts(verdicts)
 	}
 	var events []byte

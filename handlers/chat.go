@@ -89,9 +89,7 @@ func (x *chatExchange) reply(c *Call, resp *providers.Response) {
 	out := resp.Body
 	if c.g.guardsOutput(c) {
 		var verdicts []guardrails.Verdict
-		gctx, span := c.trace.Guardrail(c.context(), "output", "output")
-		out, verdicts = c.g.Guardrails.CheckResponse(gctx, out)
-		span.End(verdictSummary(verdicts, false))
+		out, verdicts = c.g.Guardrails.CheckResponse(c.guardrailContext(), out)
 		c.addVerdicts(verdicts)
 	}
 	c.trace.Content(lastUserText(c.body), gjson.GetBytes(out, "choices.0.message.content").Str)

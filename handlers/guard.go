@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -16,6 +15,7 @@ import (
 	"github.com/polygate/polygate/openai"
 	"github.com/polygate/polygate/providers"
 	"github.com/polygate/polygate/providers/routing"
+	"github.com/polygate/polygate/telemetry"
 )
 
 // HeaderGuardrails lists the guardrails that fired on a request. On a
@@ -31,14 +31,13 @@ func (g *Gateway) checkInput(c *Call) error {
 	var out []byte
 	var verdicts []guardrails.Verdict
 	var block *guardrails.Block
-	gctx, span := c.trace.Guardrail(c.context(), "input", "input")
+	gctx := c.guardrailContext()
 	if l, ok := c.x.(locator); ok {
 		texts, messages := l.locate(c)
 		out, verdicts, block = g.Guardrails.CheckLocated(gctx, c.Endpoint, c.Model, c.body, messages, texts)
 	} else {
 		out, verdicts, block = g.Guardrails.CheckRequest(gctx, c.Endpoint, c.Model, c.body)
 	}
-	span.End(verdictSummary(verdicts, block != nil))
 	c.addVerdicts(verdicts)
 	if block != nil {
 		return &openai.Error{
@@ -57,25 +56,28 @@ func (g *Gateway) checkInput(c *Call) error {
 	return nil
 }
 
-// verdictSummary says what a guardrail stage did, for its span: the
-// guardrails that fired, and the strongest action taken.
-func verdictSummary(verdicts []guardrails.Verdict, blocked bool) (verdict, action string) {
-	if len(verdicts) == 0 {
-		return "pass", ""
+// guardrailContext is the context of the call's guardrail checks: with
+// tracing on, it carries an observer that makes one span per guardrail.
+func (c *Call) guardrailContext() context.Context {
+	if c.trace == nil {
+		return c.context()
 	}
-	var names []string
-	for _, v := range verdicts {
-		if !slices.Contains(names, v.Guardrail) {
-			names = append(names, v.Guardrail)
+	return guardrails.WithObserver(c.context(), guardrailSpans{c.trace})
+}
+
+// guardrailSpans traces each guardrail of a check as its own span, with
+// its verdict ("pass", or the action it took) and action.
+type guardrailSpans struct{ r *telemetry.Request }
+
+func (s guardrailSpans) GuardrailStart(ctx context.Context, name string, stage guardrails.Stage) (context.Context, func(string)) {
+	gctx, span := s.r.Guardrail(ctx, name, stage.String())
+	return gctx, func(verdict string) {
+		action := verdict
+		if verdict == "pass" {
+			action = ""
 		}
-		if action == "" || v.Action == guardrails.ActionBlock {
-			action = v.Action
-		}
+		span.End(verdict, action)
 	}
-	if blocked {
-		action = guardrails.ActionBlock
-	}
-	return strings.Join(names, ","), action
 }
 
 // locator is implemented by exchanges whose request the guardrails do not

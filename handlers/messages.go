@@ -230,7 +230,7 @@ func (x *messagesExchange) reply(c *Call, resp *providers.Response) {
 		c.readUsage(gjson.GetBytes(hub, "usage"))
 		if c.g.guardsOutput(c) {
 			var verdicts []guardrails.Verdict
-			hub, verdicts = c.g.Guardrails.CheckResponse(c.context(), hub)
+			hub, verdicts = c.g.Guardrails.CheckResponse(c.guardrailContext(), hub)
 			c.addVerdicts(verdicts)
 		}
 		out, err := messages.TranslateResponse(hub, x.info)
@@ -250,7 +250,7 @@ func (g *Gateway) guardMessage(c *Call, body []byte) []byte {
 	if !g.guardsOutput(c) {
 		return body
 	}
-	out, verdicts, blocked := g.Guardrails.CheckOutputLocated(c.context(), body, locatedMessages(messages.ResponseTexts(body)))
+	out, verdicts, blocked := g.Guardrails.CheckOutputLocated(c.guardrailContext(), body, locatedMessages(messages.ResponseTexts(body)))
 	c.addVerdicts(verdicts)
 	if blocked {
 		out, _ = sjson.SetBytes(out, "stop_reason", "refusal")

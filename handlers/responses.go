@@ -252,7 +252,7 @@ func (x *responsesExchange) reply(c *Call, resp *providers.Response) {
 		c.readUsage(gjson.GetBytes(hub, "usage"))
 		if c.g.guardsOutput(c) {
 			var verdicts []guardrails.Verdict
-			hub, verdicts = c.g.Guardrails.CheckResponse(c.context(), hub)
+			hub, verdicts = c.g.Guardrails.CheckResponse(c.guardrailContext(), hub)
 			c.addVerdicts(verdicts)
 		}
 		out, err := responses.FromChat(hub, x.req)
@@ -283,7 +283,7 @@ func (g *Gateway) guardResponse(c *Call, body []byte) []byte {
 	for i, t := range texts {
 		located[i] = guardrails.Located{Value: t.Value, Role: t.Role, Location: t.Path, Offset: t.Offset, Len: t.Len}
 	}
-	out, verdicts, blocked := g.Guardrails.CheckOutputLocated(c.context(), body, located)
+	out, verdicts, blocked := g.Guardrails.CheckOutputLocated(c.guardrailContext(), body, located)
 	c.addVerdicts(verdicts)
 	if blocked {
 		out, _ = sjson.SetBytes(out, "status", "incomplete")
