@@ -25,7 +25,10 @@ type Measurement struct {
 	RPS      float64
 	P50, P99 time.Duration // whole-response latency (wrk) or TTFB (Go)
 	CPUPerRq time.Duration // target process CPU per request
-	Err      string
+	// AllocsPerRq is the target's heap allocations per request (Caddy
+	// targets, from the admin endpoint's /debug/vars); NaN when unknown.
+	AllocsPerRq float64
+	Err         string
 
 	// Accounting of the machine's CPU during the run, to spot other work.
 	TargetCPU time.Duration // target process
@@ -44,6 +47,7 @@ type preparedRow struct {
 	headers map[string]string
 	p       *proc
 	script  string // wrk lua script path
+	unique  bool   // body has uniqueMark
 	err     string // set when the row cannot be measured
 	served  int    // requests completed in every run so far, warm-ups and retries included
 }
@@ -52,6 +56,7 @@ func prepareRow(e *env, r *Row, p *proc, mockPort int, idx int) (*preparedRow, e
 	pr := &preparedRow{Row: r, p: p, headers: map[string]string{}}
 	pr.url = fmt.Sprintf("http://127.0.0.1:%d%s", p.port, r.Path)
 	pr.body = []byte(expand(r.Body, p.port, mockPort))
+	pr.unique = bytes.Contains(pr.body, []byte(uniqueMark))
 	for k, v := range r.Headers {
 		pr.headers[k] = expand(v, p.port, mockPort)
 	}
@@ -72,7 +77,27 @@ func prepareRow(e *env, r *Row, p *proc, mockPort int, idx int) (*preparedRow, e
 func wrkScript(method string, body []byte, headers map[string]string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "wrk.method = %q\n", method)
-	if len(body) > 0 {
+	head, tail, unique := bytes.Cut(body, []byte(uniqueMark))
+	if unique {
+		// Each request gets "<run>-<thread>-<n>": the run id comes as the
+		// script's argument, the thread number from setup (every wrk thread
+		// has its own Lua state and counter).
+		fmt.Fprintf(&b, "local head, tail = [==[%s]==], [==[%s]==]\n", head, tail)
+		b.WriteString(`local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local run, n = "0", 0
+init = function(args)
+  run = args[1] or "0"
+end
+request = function()
+  n = n + 1
+  return wrk.format(nil, nil, nil, head .. run .. "-" .. tid .. "-" .. n .. tail)
+end
+`)
+	} else if len(body) > 0 {
 		fmt.Fprintf(&b, "wrk.body = [==[%s]==]\n", body)
 	}
 	keys := make([]string, 0, len(headers))
@@ -108,7 +133,7 @@ func runWrk(e *env, pr *preparedRow, conc int, d time.Duration, threads int) Mea
 	defer cancel()
 	// wrk takes whole seconds only ("-d0.5s" is a usage error).
 	cmd := exec.CommandContext(ctx, e.wrk, "-t"+strconv.Itoa(threads), "-c"+strconv.Itoa(conc),
-		"-d"+strconv.Itoa(wrkSeconds(d))+"s", "--timeout", "10s", "-s", pr.script, pr.url)
+		"-d"+strconv.Itoa(wrkSeconds(d))+"s", "--timeout", "10s", "-s", pr.script, pr.url, "--", strconv.FormatInt(runIDs.Add(1), 10))
 	out, err := cmd.CombinedOutput()
 	cpu := cpuTime(pr.p.pid()) - cpu0
 	if err != nil {
@@ -168,10 +193,24 @@ func newTransport(conns int) *http.Transport {
 	}
 }
 
+// uniqueMark in a body is replaced by a value unique to each request of
+// the bench run.
+const uniqueMark = "{{N}}"
+
+// runIDs numbers wrk runs and Go requests, so that unique bodies never
+// repeat within a bench run (targets' caches live as long as the run).
+var runIDs atomic.Int64
+
+func init() { runIDs.Store(time.Now().UnixNano() % 1e9 * 1000) }
+
 func (pr *preparedRow) newRequest(ctx context.Context) *http.Request {
 	var body io.Reader
 	if len(pr.body) > 0 {
-		body = bytes.NewReader(pr.body)
+		b := pr.body
+		if pr.unique {
+			b = bytes.Replace(b, []byte(uniqueMark), strconv.AppendInt([]byte("g"), runIDs.Add(1), 10), 1)
+		}
+		body = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequestWithContext(ctx, pr.Method, pr.url, body)
 	for k, v := range pr.headers {
@@ -257,6 +296,26 @@ func runGo(pr *preparedRow, conc int, d time.Duration) Measurement {
 	return m
 }
 
+// mallocs is the heap allocation count of a Caddy target (from its admin
+// endpoint's expvar memstats), or -1.
+func mallocs(p *proc) int64 {
+	if p == nil || p.admin == 0 {
+		return -1
+	}
+	resp, err := statsClient.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/vars", p.admin))
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Memstats struct{ Mallocs int64 } `json:"memstats"`
+	}
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&v) != nil {
+		return -1
+	}
+	return v.Memstats.Mallocs
+}
+
 // mockCalls is how many API requests the mock has served so far (its
 // /mock/stats counters), or 0 when it does not answer.
 func mockCalls(port int) int64 {
@@ -269,7 +328,13 @@ func mockCalls(port int) int64 {
 	if json.NewDecoder(resp.Body).Decode(&st) != nil {
 		return 0
 	}
-	return st["chat"] + st["chat_stream"] + st["embeddings"] + st["messages"] + st["messages_stream"]
+	var n int64
+	for k, v := range st {
+		if k != "open" && k != "models" {
+			n += v
+		}
+	}
+	return n
 }
 
 var statsClient = &http.Client{Transport: newTransport(1), Timeout: 5 * time.Second}
@@ -344,6 +409,14 @@ func preflight(pr *preparedRow) error {
 	}
 	s := string(b)
 	switch {
+	case pr.Stream && strings.HasSuffix(pr.Path, "/responses"):
+		if !strings.Contains(s, "event: response.completed") || !strings.Contains(s, `"input_tokens"`) {
+			return fmt.Errorf("not a Responses stream with usage: %s", shorten(s, 160))
+		}
+	case pr.Stream && strings.HasSuffix(pr.Path, "/messages"):
+		if !strings.Contains(s, "event: message_stop") || !strings.Contains(s, "event: content_block_delta") {
+			return fmt.Errorf("not a Messages stream: %s", shorten(s, 160))
+		}
 	case pr.Stream:
 		if !strings.Contains(s, "data: [DONE]") || !strings.Contains(s, "chat.completion.chunk") {
 			return fmt.Errorf("not an OpenAI stream: %s", shorten(s, 160))

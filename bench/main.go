@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -59,8 +60,12 @@ var allScenarioNames = func() []string {
 	for _, s := range scenarios {
 		names = append(names, s.Name)
 	}
-	return append(names, writerPhase, "memory")
+	return append(names, profilePhase, writerPhase, "memory")
 }()
+
+// profilePhase names the CPU profile of ai_gateway_full (profile.go): it
+// needs scenario chat-unique's row of that target.
+const profilePhase = "profile"
 
 // quickSkips are left out of -quick: no check needs them.
 var quickSkips = []string{"embeddings"}
@@ -444,7 +449,7 @@ type runner struct {
 func neededRows(o *options) []*Row {
 	var out []*Row
 	for i := range rows {
-		if r := &rows[i]; slices.Contains(o.scenarios, r.Scenario) && o.wantTarget(r.Scenario, r.Target) {
+		if r := &rows[i]; r.Scenario != memoryExtra && slices.Contains(o.scenarios, r.Scenario) && o.wantTarget(r.Scenario, r.Target) {
 			out = append(out, r)
 		}
 	}
@@ -561,6 +566,15 @@ func runThroughput(e *env, o *options, rep *report, tmap map[string]*Target) {
 	for _, s := range rep.scenarios {
 		rn.scenario(s)
 	}
+	if slices.Contains(o.scenarios, profilePhase) {
+		var pr *preparedRow
+		for _, p := range rep.rows[profiledScenario] {
+			if p.Target == profiledTarget {
+				pr = p
+			}
+		}
+		rep.profile = rn.profile(pr)
+	}
 	if slices.Contains(o.scenarios, writerPhase) {
 		rep.writer = rn.writerPhase(writerRow)
 	}
@@ -576,6 +590,7 @@ func (rn *runner) measure(pr *preparedRow, conc int, d time.Duration, goClient b
 		mock0 := cpuTime(mock.pid())
 		calls0 := mockCalls(mock.port)
 		db0 := pr.p.dbCPU()
+		allocs0 := mallocs(pr.p)
 		var m Measurement
 		if !goClient && e.wrk != "" {
 			m = runWrk(e, pr, conc, d, o.threads)
@@ -585,6 +600,10 @@ func (rn *runner) measure(pr *preparedRow, conc int, d time.Duration, goClient b
 		pr.served += m.Requests
 		if m.Err != "" || m.Wall <= 0 {
 			return m
+		}
+		m.AllocsPerRq = math.NaN()
+		if a := mallocs(pr.p); allocs0 >= 0 && a >= 0 && m.Requests > 0 {
+			m.AllocsPerRq = float64(a-allocs0) / float64(m.Requests)
 		}
 		m.Upstream = mockCalls(mock.port) - calls0
 		m.DBCPU = pr.p.dbCPU() - db0
@@ -720,7 +739,7 @@ func runMemory(e *env, o *options, tmap map[string]*Target) []MemResult {
 	var out []MemResult
 	for i := range rows {
 		r := &rows[i]
-		if r.Scenario != memoryScenario || r.Target == "direct" || !o.wantTarget("memory", r.Target) {
+		if (r.Scenario != memoryScenario && r.Scenario != memoryExtra) || r.Target == "direct" || !o.wantTarget("memory", r.Target) {
 			continue
 		}
 		t := tmap[r.Target]
@@ -739,7 +758,7 @@ func runMemory(e *env, o *options, tmap map[string]*Target) []MemResult {
 		}
 		var warm *preparedRow
 		for j := range rows {
-			if rows[j].Scenario == "chat" && rows[j].Target == r.Target {
+			if (rows[j].Scenario == "chat" || rows[j].Scenario == "chat-unique") && rows[j].Target == r.Target && warm == nil {
 				warm, _ = prepareRow(e, &rows[j], p, mock.port, 950+j)
 			}
 		}

@@ -26,6 +26,8 @@ type proc struct {
 	log  string
 	done chan struct{}
 	pg   *pgDB // the PostgreSQL schema of a target whose Caddyfile has {{PG}}
+	// admin is the port of a Caddy target's admin endpoint, 0 for others.
+	admin int
 }
 
 var (
@@ -226,7 +228,11 @@ func (e *env) startTarget(t *Target, mock *proc, suffix string) (*proc, error) {
 		if err != nil {
 			return nil, err
 		}
-		text := expand(t.Caddyfile, port, mock.port)
+		admin, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		text := strings.ReplaceAll(expand(t.Caddyfile, port, mock.port), "{{ADMIN}}", strconv.Itoa(admin))
 		var db *pgDB
 		if strings.Contains(text, "{{PG}}") {
 			if db, err = e.pgFor(t.Name + suffix); err != nil {
@@ -241,11 +247,11 @@ func (e *env) startTarget(t *Target, mock *proc, suffix string) (*proc, error) {
 		// Each process has its own data directory (the default accounting
 		// database is a SQLite file in it).
 		xdg := filepath.Join(e.tmp, "xdg-"+t.Name+suffix)
-		env := []string{"XDG_CONFIG_HOME=" + xdg, "XDG_DATA_HOME=" + xdg}
+		env := append([]string{"XDG_CONFIG_HOME=" + xdg, "XDG_DATA_HOME=" + xdg}, t.Env...)
 		p, err := startProc(t.Name, port, filepath.Join(e.tmp, t.Name+suffix+".log"), env, 20*time.Second,
 			e.caddyBin, "run", "--config", cfg, "--adapter", "caddyfile")
 		if p != nil {
-			p.pg = db
+			p.pg, p.admin = db, admin
 		}
 		return p, err
 	case "portkey":

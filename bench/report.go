@@ -26,6 +26,7 @@ type report struct {
 	probes    []probeResult
 	usage     []*usageCount
 	writer    *writerResult
+	profile   *profileResult
 
 	runs, retried, noisyKept int
 	retryBudget              int
@@ -111,7 +112,14 @@ func fmtNum(x float64, prec int) string {
 }
 
 // rowOf is the index of target's row in scenario s, or -1.
+// A row is named by its label when it has one (rows of one target on
+// several paths), else by its target.
 func (r *report) rowOf(s *Scenario, target string) int {
+	for i, pr := range r.rows[s.Name] {
+		if pr.name() == target {
+			return i
+		}
+	}
 	for i, pr := range r.rows[s.Name] {
 		if pr.Target == target {
 			return i
@@ -167,7 +175,7 @@ func (r *report) markdown() string {
 	}
 	w("TTFB (streams): Go net/http client, keep-alive, time from sending to the first body byte. ")
 	w("CPU µs/req is the target process's user+system CPU over the run divided by requests (for `direct`, the mock's). ")
-	w("No access log on any Caddy (no `log` directive), admin off.")
+	w("No access log on any Caddy (no `log` directive); each Caddy's admin endpoint listens on its own port and is read between runs only (allocations) and by the profile phase.")
 	if e.mockDelay > 0 {
 		w(" Mock delay between streamed events: %s.", e.mockDelay)
 	}
@@ -251,6 +259,8 @@ func (r *report) markdown() string {
 			}
 		}
 	}
+	r.costSection(w)
+	r.profileSection(w)
 	r.writerSection(w)
 
 	if r.memRan {
@@ -464,11 +474,17 @@ type check struct {
 }
 
 var issueTitles = map[int]string{
-	2: "the core gateway (`ai_gateway`, accounting off) against reverse_proxy",
-	3: "translated streaming",
-	4: "guardrails",
-	5: "accounting in PostgreSQL",
-	6: "response cache and metrics",
+	2:  "the core gateway (`ai_gateway`, accounting off) against reverse_proxy",
+	3:  "translated streaming",
+	4:  "guardrails",
+	5:  "accounting in PostgreSQL",
+	6:  "response cache and metrics",
+	10: "the gateway as configured out of the box",
+	11: "the Responses API",
+	12: "Anthropic's Messages API",
+	13: "Bedrock",
+	14: "tracing",
+	15: "every feature on",
 }
 
 // checks, in the order of the report (set in init: some call report
@@ -485,7 +501,7 @@ func init() {
 			target: "ai_gateway", vs: "reverse_proxy", metric: fP50, limit: 1.0, atMost: true},
 		{issue: 2, info: true, label: "ai_gateway TTFB p50 vs reverse_proxy's, streamed chat", scenario: "chat-stream", conc: 64,
 			target: "ai_gateway", vs: "reverse_proxy", ttfb: true, metric: fP50},
-		{issue: 2, label: "ai_gateway ≤ 64 KiB per open stream", eval: (*report).memoryCheck},
+		{issue: 2, label: "ai_gateway ≤ 64 KiB per open stream", target: "ai_gateway", limit: 64, eval: (*report).memoryCheck},
 		{issue: 2, info: true, label: "cost of the default configuration: ai_gateway_default (accounting on, SQLite) throughput vs ai_gateway's, non-streamed chat",
 			scenario: "chat", conc: 64, target: "ai_gateway_default", vs: "ai_gateway", metric: fRPS},
 
@@ -515,6 +531,54 @@ func init() {
 		{issue: 6, label: "ai_gateway_cache's measured requests were cache hits", eval: (*report).cacheHitCheck},
 		{issue: 6, label: "metrics cost ≤ 3 % of throughput: ai_gateway ≥ 0.97× ai_gateway_nometrics", scenario: "metrics", conc: 64,
 			target: "ai_gateway", vs: "ai_gateway_nometrics", metric: fRPS, limit: 0.97},
+
+		{issue: 10, label: "ai_gateway_default (SQLite accounting, metrics) ≥ 1.25× reverse_proxy throughput, non-streamed chat", scenario: "chat", conc: 64,
+			target: "ai_gateway_default", vs: "reverse_proxy", metric: fRPS, limit: 1.25},
+		{issue: 10, label: "ai_gateway_default ≥ 1.0× reverse_proxy throughput, non-streamed chat", scenario: "chat", conc: 16,
+			target: "ai_gateway_default", vs: "reverse_proxy", metric: fRPS, limit: 1.0},
+		{issue: 10, info: true, label: "the same with unique prompts", scenario: "chat-unique", conc: 64,
+			target: "ai_gateway_default", vs: "reverse_proxy", metric: fRPS},
+
+		{issue: 11, label: "Responses passed through (streamed) ≥ 0.9× chat completions through the gateway", scenario: "responses", conc: 64,
+			target: "ai_gateway", vs: "ai_gateway chat", metric: fRPS, limit: 0.9},
+		{issue: 11, label: "Responses translated to Anthropic (streamed) ≥ 0.9× chat completions through the gateway", scenario: "responses", conc: 64,
+			target: "ai_gateway_anthropic", vs: "ai_gateway chat", metric: fRPS, limit: 0.9},
+		{issue: 11, label: "Responses translated to Anthropic adds ≤ 0.5 ms to TTFB p50 compared to Responses passed through", scenario: "responses", conc: 1,
+			target: "ai_gateway_anthropic", vs: "ai_gateway", ttfb: true, metric: fP50, kind: diffCheck, limit: 0.5, atMost: true},
+		{issue: 11, info: true, label: "Responses passed through vs reverse_proxy", scenario: "responses", conc: 64,
+			target: "ai_gateway", vs: "reverse_proxy", metric: fRPS},
+
+		{issue: 12, label: "Messages passed through natively (streamed) ≥ 1.0× reverse_proxy throughput", scenario: "messages", conc: 64,
+			target: "ai_gateway_anthropic (native)", vs: "reverse_proxy", metric: fRPS, limit: 1.0},
+		{issue: 12, info: true, label: "Messages translated to OpenAI chat (streamed) vs reverse_proxy", scenario: "messages", conc: 64,
+			target: "ai_gateway (translated to OpenAI)", vs: "reverse_proxy", metric: fRPS},
+		{issue: 12, info: true, label: "Messages translated to OpenAI: TTFB p50 vs native", scenario: "messages", conc: 1,
+			target: "ai_gateway (translated to OpenAI)", vs: "ai_gateway_anthropic (native)", ttfb: true, metric: fP50, kind: diffCheck},
+
+		{issue: 13, label: "streamed chat through bedrock ≥ 0.9× the anthropic provider's throughput", scenario: "bedrock-stream", conc: 64,
+			target: "ai_gateway_bedrock", vs: "ai_gateway_anthropic", metric: fRPS, limit: 0.9},
+		{issue: 13, info: true, label: "bedrock TTFB p50 vs anthropic's", scenario: "bedrock-stream", conc: 16,
+			target: "ai_gateway_bedrock", vs: "ai_gateway_anthropic", ttfb: true, metric: fP50, kind: diffCheck},
+
+		{issue: 14, label: "tracing on (sampler 1.0) costs ≤ 10 % throughput: ai_gateway_tracing ≥ 0.9× ai_gateway", scenario: "tracing", conc: 64,
+			target: "ai_gateway_tracing", vs: "ai_gateway", metric: fRPS, limit: 0.9},
+		{issue: 14, info: true, label: "Caddy's own tracing on reverse_proxy (its server span alone)", scenario: "tracing", conc: 64,
+			target: "reverse_proxy_tracing", vs: "reverse_proxy", metric: fRPS},
+		{issue: 14, info: true, label: "the gateway traced vs reverse_proxy traced", scenario: "tracing", conc: 64,
+			target: "ai_gateway_tracing", vs: "reverse_proxy_tracing", metric: fRPS},
+
+		{issue: 15, label: "ai_gateway_full, unique prompts ≥ 1.2× reverse_proxy throughput, non-streamed chat", scenario: "chat-unique", conc: 64,
+			target: "ai_gateway_full", vs: "reverse_proxy", metric: fRPS, limit: 1.2},
+		{issue: 15, label: "ai_gateway_full p50 latency ≤ reverse_proxy's, unique prompts, non-streamed chat", scenario: "chat-unique", conc: 64,
+			target: "ai_gateway_full", vs: "reverse_proxy", metric: fP50, limit: 1.0, atMost: true},
+		{issue: 15, label: "ai_gateway_full, unique prompts ≥ 1.0× reverse_proxy throughput, streamed chat", scenario: "chat-stream-unique", conc: 64,
+			target: "ai_gateway_full", vs: "reverse_proxy", metric: fRPS, limit: 1.0},
+		{issue: 15, label: "ai_gateway_full's unique prompts all missed the cache", eval: (*report).uniqueMissCheck},
+		{issue: 15, label: "ai_gateway_full ≤ 56 KiB per open stream", target: "ai_gateway_full", limit: 56, eval: (*report).memoryCheck},
+		{issue: 15, label: "ai_gateway_full Responses (streamed) ≥ 0.9× its chat completions", scenario: "full-dialects", conc: 64,
+			target: "ai_gateway_full responses", vs: "ai_gateway_full chat", metric: fRPS, limit: 0.9},
+		{issue: 15, label: "ai_gateway_full Messages (streamed) ≥ 0.9× its chat completions", scenario: "full-dialects", conc: 64,
+			target: "ai_gateway_full messages", vs: "ai_gateway_full chat", metric: fRPS, limit: 0.9},
 	}
 }
 
@@ -642,13 +706,13 @@ func (r *report) memoryCheck(c *check) []string {
 		}
 	}
 	for _, m := range r.mem {
-		if m.Target != "ai_gateway" {
+		if m.Target != c.target {
 			continue
 		}
 		if m.Err != "" {
 			return []string{fmt.Sprintf("[N/A] %s (n/a: %s)", c.label, shorten(m.Err, 240))}
 		}
-		return []string{fmt.Sprintf("[%s] %s: %.1f KiB%s", verdict(c, m.PerStreamKiB <= 64), c.label, m.PerStreamKiB, ref)}
+		return []string{fmt.Sprintf("[%s] %s: %.1f KiB%s", verdict(c, m.PerStreamKiB <= c.limit), c.label, m.PerStreamKiB, ref)}
 	}
 	return []string{fmt.Sprintf("[NOT RUN] %s (target not selected)", c.label)}
 }
@@ -749,3 +813,79 @@ func (r *report) cacheHitCheck(c *check) []string {
 	return []string{fmt.Sprintf("[%s] %s: the mock served %d requests during ai_gateway_cache's runs of %d requests (during ai_gateway's: %d for %d)",
 		verdict(c, ok), c.label, hitUp, hitReq, refUp, refReq)}
 }
+
+// uniqueMissCheck counts the mock's calls during ai_gateway_full's runs of
+// unique prompts: every request must reach it (a miss), or the scenario
+// measured cache hits.
+func (r *report) uniqueMissCheck(c *check) []string {
+	var req, up int64
+	for _, s := range r.scenarios {
+		if s.Name != "chat-unique" && s.Name != "features" {
+			continue
+		}
+		i := r.rowOf(s, "ai_gateway_full")
+		if i < 0 {
+			continue
+		}
+		for _, conc := range r.o.concFor(s) {
+			for _, m := range r.series(s, conc, i, false) {
+				req += int64(m.Requests)
+				up += m.Upstream
+			}
+		}
+	}
+	if req == 0 {
+		return []string{fmt.Sprintf("[NOT RUN] %s (scenarios `chat-unique`/`features` with ai_gateway_full not measured)", c.label)}
+	}
+	// wrk counts the requests that completed; requests in flight when a run
+	// ends reach the mock without being counted.
+	ok := up >= req
+	return []string{fmt.Sprintf("[%s] %s: the mock served %d requests during its %d requests", verdict(c, ok), c.label, up, req)}
+}
+
+// costSection is the per-feature cost table: the gateway process's CPU and
+// allocations per request, feature by feature, in the same rounds.
+func (r *report) costSection(w func(string, ...any)) {
+	var s *Scenario
+	for _, sc := range r.scenarios {
+		if sc.Name == "features" {
+			s = sc
+		}
+	}
+	if s == nil {
+		return
+	}
+	prs := r.rows[s.Name]
+	core := r.rowOf(s, "ai_gateway")
+	w("## Cost per feature (`features`, c=%d)\n\n", s.Conc[0])
+	w("Medians over the `features` rounds. CPU is the gateway process's user+system time per request; allocations are the process's heap allocations (runtime memstats `Mallocs`, read from the admin endpoint's `/debug/vars` before and after each run) per request. Δ is against the core gateway (`ai_gateway`: metrics on, accounting off) in the same rounds.\n\n")
+	w("| target | req/s | × core | CPU µs/req | Δ CPU µs | allocs/req | Δ allocs |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, conc := range r.o.concFor(s) {
+		base := r.series(s, conc, core, false)
+		for i, pr := range prs {
+			ms := r.series(s, conc, i, false)
+			if len(ms) == 0 {
+				continue
+			}
+			cpu := median(field(ms, fCPU))
+			al := median(field(ms, fAllocs))
+			dcpu, dal := math.NaN(), math.NaN()
+			if len(base) > 0 && i != core {
+				dcpu = median(diffs(ms, base, fCPU))
+				dal = median(diffs(ms, base, fAllocs))
+			}
+			w("| %s | %s | %s | %s | %s | %s | %s |\n", pr.name(), fmtNum(median(field(ms, fRPS)), 0), fmtRatio(r.ratio(s, conc, i, false, fRPS)),
+				fmtNum(cpu, 0), fmtSigned(dcpu, 0), fmtNum(al, 0), fmtSigned(dal, 0))
+		}
+	}
+	w("\n")
+}
+
+func fmtSigned(x float64, prec int) string {
+	if math.IsNaN(x) {
+		return "—"
+	}
+	return fmt.Sprintf("%+.*f", prec, x)
+}
+
+func fAllocs(m Measurement) float64 { return m.AllocsPerRq }

@@ -13,7 +13,10 @@ import (
 //
 // Placeholders expanded at run time in Caddyfiles, bodies and header values:
 //   {{PORT}}  the target's own listen port
+//   {{ADMIN}} the target's admin port (Caddy targets: allocations and profiles)
 //   {{MOCK}}  the mock upstream's port
+//   {{N}}     (bodies only) a value unique to each request of the whole
+//             bench run: a per-request counter, so that caches miss
 
 // Target is one process under test.
 type Target struct {
@@ -24,14 +27,17 @@ type Target struct {
 	Caddyfile string
 	// Desc says what the target is, for the report.
 	Desc string
+	// Env is added to the process's environment.
+	Env []string
 }
 
-// caddyGlobal is shared by every Caddy target: no admin endpoint (each target
-// is its own process), no automatic HTTPS, and no access log (there is no
-// `log` directive anywhere: the access log costs ~40 µs per request and is
-// off on both sides).
+// caddyGlobal is shared by every Caddy target: an admin endpoint on its own
+// port (the harness reads allocation counts from /debug/vars and profiles
+// from /debug/pprof; it serves nothing during runs), no automatic HTTPS,
+// and no access log (there is no `log` directive anywhere: the access log
+// costs ~40 µs per request and is off on both sides).
 const caddyGlobal = `{
-	admin off
+	admin 127.0.0.1:{{ADMIN}}
 	auto_https off
 	persist_config off
 }
@@ -44,6 +50,8 @@ type GatewayConfig struct {
 	// Extra is spliced verbatim at the end of the ai_gateway block: the
 	// extension point for guardrails, cache, accounting... variants.
 	Extra string
+	// Site is spliced into the site block before ai_gateway (e.g. tracing).
+	Site string
 }
 
 // aiGatewayCaddyfile builds the Caddyfile of an ai_gateway target. globalExtra
@@ -51,7 +59,11 @@ type GatewayConfig struct {
 func aiGatewayCaddyfile(g GatewayConfig, globalExtra string) string {
 	var b strings.Builder
 	b.WriteString(caddyGlobal)
-	b.WriteString(":{{PORT}} {\n\tai_gateway {\n")
+	b.WriteString(":{{PORT}} {\n")
+	if g.Site != "" {
+		b.WriteString("\t" + strings.ReplaceAll(strings.TrimSpace(g.Site), "\n", "\n\t") + "\n")
+	}
+	b.WriteString("\tai_gateway {\n")
 	for _, part := range []string{g.Providers, g.Models, g.Extra, globalExtra} {
 		part = strings.TrimSpace(part)
 		if part == "" {
@@ -89,6 +101,29 @@ provider claude anthropic {
 	Models: `
 model claude {
 	upstream claude claude-sonnet-4-5
+}`,
+}
+
+// fullGateway serves both dialects natively: the OpenAI mock (chat,
+// Responses) and the Anthropic mock (Messages).
+var fullGateway = GatewayConfig{
+	Providers: openaiGateway.Providers + anthropicGateway.Providers,
+	Models:    openaiGateway.Models + anthropicGateway.Models,
+}
+
+// bedrockGateway is Claude on Bedrock, signed with static credentials,
+// against the mock's Converse API.
+var bedrockGateway = GatewayConfig{
+	Providers: `
+provider aws bedrock {
+	region us-east-1
+	access_key_id AKIABENCHMARK0000000
+	secret_access_key bench-secret-access-key
+	base_url http://127.0.0.1:{{MOCK}}
+}`,
+	Models: `
+model claude {
+	upstream aws anthropic.claude-sonnet-4-5-20250929-v1:0
 }`,
 }
 
@@ -132,7 +167,14 @@ cache {
 	scope global
 }`
 	metricsOff = "metrics off"
+	// tracing is Caddy's own directive: a server span per request, under
+	// which the gateway adds its GenAI spans. The traces are sampled at 1.0
+	// and exported to nowhere (OTEL_TRACES_EXPORTER=none), so that the cost
+	// measured is making the spans, not a collector's.
+	tracing = "tracing"
 )
+
+var tracingEnv = []string{"OTEL_TRACES_EXPORTER=none", "OTEL_TRACES_SAMPLER=always_on", "OTEL_METRICS_EXPORTER=none"}
 
 // targets returns every target; aiExtra is the -ai-extra flag.
 func targets(aiExtra string) []*Target {
@@ -151,8 +193,23 @@ func targets(aiExtra string) []*Target {
 		gw("ai_gateway_pg", "`ai_gateway` with accounting in PostgreSQL and plan `bench` on every request", openaiGateway.with(postgresAccounting)),
 		gw("ai_gateway_cache", "core `ai_gateway` + response cache (`scope global`)", core.with(responseCache)),
 		gw("ai_gateway_nometrics", "core `ai_gateway` + `metrics off`", core.with(metricsOff)),
+		gw("ai_gateway_full", "every feature on: guardrails pii and regex (input and output), accounting in PostgreSQL under plan `bench`, response cache, metrics; OpenAI and Anthropic providers", fullGateway.with(guardrails, postgresAccounting, responseCache)),
+		gw("ai_gateway_bedrock", "core `ai_gateway`, OpenAI API translated to Claude on a `bedrock` provider (SigV4, Converse, AWS event stream)", bedrockGateway.with(accountingOff)),
+		traced(gw("ai_gateway_tracing", "core `ai_gateway` under Caddy's `tracing` directive, sampler always_on, exporter none", withSite(core, tracing))),
+		traced(&Target{Name: "reverse_proxy_tracing", Kind: "caddy", Desc: "`reverse_proxy` under Caddy's `tracing` directive (the share of Caddy's own server span)",
+			Caddyfile: caddyGlobal + ":{{PORT}} {\n\ttracing\n\treverse_proxy 127.0.0.1:{{MOCK}}\n}\n"}),
 		{Name: "portkey", Kind: "portkey", Desc: "Portkey's open-source gateway (node), OpenAI/Anthropic provider with custom host"},
 	}
+}
+
+func withSite(g GatewayConfig, site string) GatewayConfig {
+	g.Site = site
+	return g
+}
+
+func traced(t *Target) *Target {
+	t.Env = tracingEnv
+	return t
 }
 
 // Scenario groups the rows that are compared with each other.
@@ -201,6 +258,21 @@ const (
 	claudeBody     = `{"model":"claude","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write a haiku about load balancers."}],"max_tokens":64,"temperature":0.7,"stream":true,"stream_options":{"include_usage":true}}`
 	portkeyClaude  = `{"model":"claude-sonnet-4-5","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Write a haiku about load balancers."}],"max_tokens":64,"temperature":0.7,"stream":true,"stream_options":{"include_usage":true}}`
 	embedBody      = `{"model":"text-embedding-3-small","input":"The food was delicious and the waiter was friendly."}`
+
+	// Unique prompts: {{N}} differs on every request, the system prompt
+	// is the same.
+	chatUniqueBody       = `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Request {{N}}: write a haiku about load balancers."}],"max_tokens":64,"temperature":0.7}`
+	chatStreamUniqueBody = `{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are a helpful assistant."},{"role":"user","content":"Request {{N}}: write a haiku about load balancers."}],"max_tokens":64,"temperature":0.7,"stream":true,"stream_options":{"include_usage":true}}`
+
+	// The Responses API, streamed, for the OpenAI model and for claude.
+	responsesStreamBody = `{"model":"gpt-4o-mini","instructions":"You are a helpful assistant.","input":"Write a haiku about load balancers.","max_output_tokens":64,"temperature":0.7,"stream":true}`
+	responsesClaudeBody = `{"model":"claude","instructions":"You are a helpful assistant.","input":"Write a haiku about load balancers.","max_output_tokens":64,"temperature":0.7,"stream":true}`
+	responsesUniqueBody = `{"model":"gpt-4o-mini","instructions":"You are a helpful assistant.","input":"Request {{N}}: write a haiku about load balancers.","max_output_tokens":64,"temperature":0.7,"stream":true}`
+
+	// Anthropic's Messages API, streamed, for claude and for the OpenAI model.
+	messagesStreamBody = `{"model":"claude","system":"You are a helpful assistant.","messages":[{"role":"user","content":"Write a haiku about load balancers."}],"max_tokens":64,"temperature":0.7,"stream":true}`
+	messagesOpenAIBody = `{"model":"gpt-4o-mini","system":"You are a helpful assistant.","messages":[{"role":"user","content":"Write a haiku about load balancers."}],"max_tokens":64,"temperature":0.7,"stream":true}`
+	messagesUniqueBody = `{"model":"claude","system":"You are a helpful assistant.","messages":[{"role":"user","content":"Request {{N}}: write a haiku about load balancers."}],"max_tokens":64,"temperature":0.7,"stream":true}`
 )
 
 var scenarios = []Scenario{
@@ -220,12 +292,32 @@ var scenarios = []Scenario{
 		Desc: "The `chat` request through the core gateway (`accounting off`) and through the gateway with accounting in PostgreSQL: every request is admitted under plan `bench` (requests, tokens and budget limits that are never reached: input tokens counted, reservation, settlement) and leaves one row in `polygate_usage`. The PostgreSQL server shares the 2 cores with everything else, and a 10 % threshold is about the noise of single runs here, so this pair gets twice as many rounds."},
 	{Name: "cache", Title: "Response cache hits (issue 6)", Baseline: "ai_gateway", Conc: []int{1, 64},
 		Desc: "The same `chat` request again and again: `ai_gateway_cache` answers all but the first from its cache (checked before measuring: `X-Polygate-Cache: HIT`; and during the runs: the mock's request counter), `ai_gateway` asks the mock every time. direct and reverse_proxy (concurrency 1 only) give the scale of the absolute cache-hit p50."},
+	{Name: "chat-unique", Title: "Non-streamed chat, a unique prompt per request (issues 10, 15)", Baseline: "reverse_proxy", Conc: []int{16, 64}, RoundsX: 2,
+		Desc: "The `chat` request with a per-request counter in the user message (the system prompt repeated): every cache misses (response cache, token counts). `ai_gateway_full` is every feature on."},
+	{Name: "chat-stream-unique", Title: "Streamed chat, a unique prompt per request (issue 15)", Stream: true, Baseline: "reverse_proxy", Conc: []int{64}, RoundsX: 2,
+		Desc: "The `chat-stream` request with a per-request counter in the user message."},
+	{Name: "features", Title: "What each feature costs, unique prompts (issue 15)", Baseline: "ai_gateway", Conc: []int{64},
+		Desc: "The `chat-unique` request through the core gateway, the core plus each feature alone, and every feature on. The cost table below the targets gives the gateway process's CPU and allocations per request."},
+	{Name: "full-dialects", Title: "Every feature on, by front door, streamed (issue 15)", Stream: true, Baseline: "ai_gateway_full chat", Conc: []int{64}, RoundsX: 2,
+		Desc: "`ai_gateway_full` with unique prompts on its three front doors, each streamed: chat completions, the Responses API (native to the OpenAI mock) and the Messages API (native to the Anthropic mock)."},
+	{Name: "responses", Title: "The Responses API, streamed (issue 11)", Stream: true, Baseline: "ai_gateway chat", Conc: []int{1, 64},
+		Desc: "`POST /v1/responses` streamed (18 text deltas between 8 framing events): passed through to the OpenAI mock by `ai_gateway`, translated to the Anthropic mock by `ai_gateway_anthropic`, and proxied by reverse_proxy; `ai_gateway chat` is the `chat-stream` request through the same gateway (the issue's comparison)."},
+	{Name: "messages", Title: "Anthropic's Messages API, streamed (issue 12)", Stream: true, Baseline: "reverse_proxy", Conc: []int{1, 64},
+		Desc: "`POST /v1/messages` streamed: native to the Anthropic mock through `ai_gateway_anthropic`, translated to the OpenAI mock's chat completions through `ai_gateway`, and proxied by reverse_proxy."},
+	{Name: "bedrock-stream", Title: "Streamed chat translated to Bedrock (issue 13)", Stream: true, Baseline: "ai_gateway_anthropic", Conc: []int{16, 64},
+		Desc: "The OpenAI streamed request for `claude`, translated by `ai_gateway_anthropic` to the Anthropic mock (SSE) and by `ai_gateway_bedrock` to the mock's ConverseStream (SigV4-signed, AWS binary event stream decoded and translated to SSE). Both fakes send the same 18 text deltas."},
+	{Name: "tracing", Title: "Cost of tracing (issue 14)", Baseline: "ai_gateway", Conc: []int{64}, RoundsX: 2,
+		Desc: "The `chat` request through the core gateway without and with Caddy's `tracing` directive (sampler always_on, exporter none): Caddy's server span plus the gateway's GenAI spans (request, attempt, cache lookup). `reverse_proxy_tracing` against `reverse_proxy` gives the share of Caddy's own server span."},
 	{Name: "metrics", Title: "Cost of the gateway's metrics (issue 6)", Baseline: "ai_gateway_nometrics", Conc: []int{64}, RoundsX: 3,
 		Desc: "The `chat` request through the core gateway with its Prometheus metrics (the default) and with `metrics off`. A 3 % threshold is well inside the noise of single runs on this machine, so this pair gets three times as many rounds."},
 }
 
-// memoryScenario names the scenario whose rows the memory test opens and holds.
-const memoryScenario = "chat-stream"
+// memoryScenario names the scenario whose rows the memory test opens and
+// holds, with the rows of memoryExtra.
+const (
+	memoryScenario = "chat-stream"
+	memoryExtra    = "memory"
+)
 
 func portkeyHeaders(provider string) map[string]string {
 	return map[string]string{
@@ -239,6 +331,17 @@ var clientHeaders = map[string]string{"Authorization": "Bearer sk-bench"}
 
 func post(scn, target, path, body string, stream bool) Row {
 	return Row{Scenario: scn, Target: target, Method: "POST", Path: path, Body: body, Headers: clientHeaders, Stream: stream}
+}
+
+var anthropicHeaders = map[string]string{"Authorization": "Bearer sk-bench", "anthropic-version": "2023-06-01"}
+
+func messagesRow(scn, target, label, body string) Row {
+	return Row{Scenario: scn, Target: target, Label: label, Method: "POST", Path: "/v1/messages", Body: body, Headers: anthropicHeaders, Stream: true}
+}
+
+func labelled(r Row, label string) Row {
+	r.Label = label
+	return r
 }
 
 func only(r Row, conc ...int) Row {
@@ -284,6 +387,48 @@ var rows = []Row{
 
 	post("metrics", "ai_gateway_nometrics", "/v1/chat/completions", chatBody, false),
 	post("metrics", "ai_gateway", "/v1/chat/completions", chatBody, false),
+
+	post("chat-unique", "reverse_proxy", "/v1/chat/completions", chatUniqueBody, false),
+	post("chat-unique", "ai_gateway", "/v1/chat/completions", chatUniqueBody, false),
+	post("chat-unique", "ai_gateway_default", "/v1/chat/completions", chatUniqueBody, false),
+	post("chat-unique", "ai_gateway_full", "/v1/chat/completions", chatUniqueBody, false),
+
+	post("chat-stream-unique", "reverse_proxy", "/v1/chat/completions", chatStreamUniqueBody, true),
+	post("chat-stream-unique", "ai_gateway", "/v1/chat/completions", chatStreamUniqueBody, true),
+	post("chat-stream-unique", "ai_gateway_full", "/v1/chat/completions", chatStreamUniqueBody, true),
+
+	post("features", "ai_gateway_nometrics", "/v1/chat/completions", chatUniqueBody, false),
+	post("features", "ai_gateway", "/v1/chat/completions", chatUniqueBody, false),
+	post("features", "ai_gateway_guardrails", "/v1/chat/completions", chatUniqueBody, false),
+	post("features", "ai_gateway_pg", "/v1/chat/completions", chatUniqueBody, false),
+	post("features", "ai_gateway_cache", "/v1/chat/completions", chatUniqueBody, false),
+	post("features", "ai_gateway_default", "/v1/chat/completions", chatUniqueBody, false),
+	post("features", "ai_gateway_full", "/v1/chat/completions", chatUniqueBody, false),
+
+	labelled(post("full-dialects", "ai_gateway_full", "/v1/chat/completions", chatStreamUniqueBody, true), "ai_gateway_full chat"),
+	labelled(post("full-dialects", "ai_gateway_full", "/v1/responses", responsesUniqueBody, true), "ai_gateway_full responses"),
+	messagesRow("full-dialects", "ai_gateway_full", "ai_gateway_full messages", messagesUniqueBody),
+
+	post("responses", "reverse_proxy", "/v1/responses", responsesStreamBody, true),
+	labelled(post("responses", "ai_gateway", "/v1/chat/completions", chatStreamBody, true), "ai_gateway chat"),
+	post("responses", "ai_gateway", "/v1/responses", responsesStreamBody, true),
+	post("responses", "ai_gateway_anthropic", "/v1/responses", responsesClaudeBody, true),
+
+	messagesRow("messages", "reverse_proxy", "", messagesStreamBody),
+	messagesRow("messages", "ai_gateway_anthropic", "ai_gateway_anthropic (native)", messagesStreamBody),
+	messagesRow("messages", "ai_gateway", "ai_gateway (translated to OpenAI)", messagesOpenAIBody),
+
+	post("bedrock-stream", "ai_gateway_anthropic", "/v1/chat/completions", claudeBody, true),
+	post("bedrock-stream", "ai_gateway_bedrock", "/v1/chat/completions", claudeBody, true),
+
+	post("tracing", "ai_gateway", "/v1/chat/completions", chatBody, false),
+	post("tracing", "ai_gateway_tracing", "/v1/chat/completions", chatBody, false),
+	post("tracing", "reverse_proxy", "/v1/chat/completions", chatBody, false),
+	post("tracing", "reverse_proxy_tracing", "/v1/chat/completions", chatBody, false),
+
+	// The memory test also holds streams of every feature on (rows of the
+	// memory phase only).
+	post(memoryExtra, "ai_gateway_full", "/v1/chat/completions", chatStreamUniqueBody, true),
 
 	// The writer phase (not a table): non-streamed requests at full speed
 	// for a few seconds, then the usage rows are counted until they stop

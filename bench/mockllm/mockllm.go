@@ -14,6 +14,11 @@
 //	POST /v1/messages          Anthropic Messages: JSON, or SSE (message_start,
 //	                           content_block_start, content_block_delta...,
 //	                           content_block_stop, message_delta, message_stop)
+//	POST /v1/responses         OpenAI Responses: a response object, or SSE
+//	                           (response.created ... response.completed)
+//	POST /model/{id}/converse  Amazon Bedrock Converse (the request must be
+//	                           SigV4-signed), and /converse-stream in AWS's
+//	                           binary event-stream framing
 //	GET  /mock/stats           the request counters (Stats) as JSON
 //
 // A chat completion request with a top-level "mock_reply":"<text>" member is
@@ -57,6 +62,7 @@ type Config struct {
 // Stats counts requests served, by kind.
 type Stats struct {
 	Chat, ChatStream, Embeddings, Models, Messages, MessagesStream, Open atomic.Int64
+	Responses, ResponsesStream, Converse, ConverseStream                 atomic.Int64
 }
 
 // Server is an http.Handler serving the mock endpoints.
@@ -71,6 +77,10 @@ type Server struct {
 	modelsJSON     []byte
 	msgJSON        []byte
 	msgStream      [][]byte
+	respJSON       []byte
+	respStream     [][]byte
+	converseJSON   []byte
+	converseStream [][]byte
 
 	closed    chan struct{}
 	closeOnce sync.Once
@@ -100,6 +110,10 @@ func New(cfg Config) *Server {
 	s.modelsJSON = []byte(ModelsJSON)
 	s.msgJSON = []byte(AnthropicMessageJSON)
 	s.msgStream = buildAnthropicStream(cfg.Events)
+	s.respJSON = []byte(ResponseJSON)
+	s.respStream = buildResponsesStream(cfg.Events)
+	s.converseJSON = []byte(ConverseJSON)
+	s.converseStream = buildConverseStream(cfg.Events)
 	return s
 }
 
@@ -113,6 +127,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.chat(w, r)
 	case "/v1/messages", "/messages":
 		s.messages(w, r)
+	case "/v1/responses", "/responses":
+		s.responses(w, r)
 	case "/v1/embeddings", "/embeddings":
 		if r.Method != http.MethodPost {
 			s.methodNotAllowed(w)
@@ -126,9 +142,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, s.modelsJSON)
 	case "/mock/stats":
 		st := &s.Stats
-		writeJSON(w, fmt.Appendf(nil, `{"chat":%d,"chat_stream":%d,"embeddings":%d,"models":%d,"messages":%d,"messages_stream":%d,"open":%d}`,
-			st.Chat.Load(), st.ChatStream.Load(), st.Embeddings.Load(), st.Models.Load(), st.Messages.Load(), st.MessagesStream.Load(), st.Open.Load()))
+		writeJSON(w, fmt.Appendf(nil, `{"chat":%d,"chat_stream":%d,"embeddings":%d,"models":%d,"messages":%d,"messages_stream":%d,"responses":%d,"responses_stream":%d,"converse":%d,"converse_stream":%d,"open":%d}`,
+			st.Chat.Load(), st.ChatStream.Load(), st.Embeddings.Load(), st.Models.Load(), st.Messages.Load(), st.MessagesStream.Load(),
+			st.Responses.Load(), st.ResponsesStream.Load(), st.Converse.Load(), st.ConverseStream.Load(), st.Open.Load()))
 	default:
+		if strings.HasPrefix(r.URL.Path, "/model/") {
+			s.bedrock(w, r)
+			return
+		}
 		w.Header()["Content-Type"] = hdrJSON
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"error":{"message":"mock: unknown path","type":"invalid_request_error","param":null,"code":"unknown_url"}}`)
@@ -191,7 +212,9 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, events [][]byte) {
 	h := w.Header()
-	h["Content-Type"] = hdrSSE
+	if _, set := h["Content-Type"]; !set {
+		h["Content-Type"] = hdrSSE
+	}
 	h["Cache-Control"] = hdrNoCache
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
