@@ -51,6 +51,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		metrics [off|per_key]
 //		trace_content on|off
 //		prices_file <path>
+//		prices_catalogue on|off
 //		accounting off
 //		database <dsn>|sqlite [path]
 //		auth keys|none|identity <placeholder> [plan <placeholder-or-name>]
@@ -162,6 +163,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return fmt.Errorf("guardrail %q: %w", typ, err)
 			}
 			h.GuardrailsRaw = append(h.GuardrailsRaw, caddyconfig.JSONModuleObject(unm, "guardrail", typ, nil))
+		case "prices_file":
+			if !d.Args(&h.PricesFile) || d.NextArg() {
+				return d.Err("prices_file: expected one path")
+			}
+		case "prices_catalogue":
+			if err := providers.ParseBool(d, &h.PricesCatalogue); err != nil {
+				return err
+			}
 		case "trace_content":
 			var on string
 			if !d.Args(&on) || d.NextArg() || (on != "on" && on != "off") {

@@ -20,6 +20,7 @@ import (
 	"github.com/polygate/polygate/cache"
 	"github.com/polygate/polygate/guardrails"
 	"github.com/polygate/polygate/handlers"
+	"github.com/polygate/polygate/pricing"
 	"github.com/polygate/polygate/providers"
 	"github.com/polygate/polygate/providers/routing"
 	"github.com/polygate/polygate/telemetry"
@@ -84,6 +85,15 @@ type Handler struct {
 	// Cache configures the exact-match response cache for chat completions
 	// and embeddings. Default: off.
 	Cache *cache.Config `json:"cache,omitempty"`
+	// PricesFile is a file of model prices, in Polygate's format or in
+	// LiteLLM's model_prices_and_context_window.json format, merged over
+	// the embedded catalogue: its entries win. It prices upstream models
+	// whose public model has no price. Default: none.
+	PricesFile string `json:"prices_file,omitempty"`
+	// PricesCatalogue, when false, leaves the embedded catalogue of list
+	// prices out, so that only price lines and PricesFile price models.
+	// Default: true.
+	PricesCatalogue *bool `json:"prices_catalogue,omitempty"`
 	// TraceContent records prompts and completions on the request spans
 	// (gen_ai.input.messages, gen_ai.output.messages) when Caddy traces a
 	// request. Default: off.
@@ -102,6 +112,8 @@ type Handler struct {
 	metrics       *gatewayMetrics
 	genai         *telemetry.Metrics
 	systems       map[string]string // provider name → gen_ai.provider.name
+	prices        *pricing.Catalogue
+	providerTypes map[string]string // provider name → module name (openai, bedrock, …)
 	gateway       *handlers.Gateway
 	basePath      string
 	logger        *zap.Logger
@@ -123,7 +135,8 @@ type Model struct {
 	// Upstreams serve the model; one is chosen at random by weight.
 	Upstreams []Upstream `json:"upstreams"`
 	// Price is used for cost accounting, in USD per million tokens.
-	// Default: zero.
+	// Default: each upstream model's price in the catalogue (the embedded
+	// one and prices_file), zero when none matches.
 	Price *providers.Price `json:"price,omitempty"`
 	// Retries is how many more attempts a failed call gets on this model's
 	// upstreams (connection errors, timeouts, 429 and 5xx). Default: 0.
@@ -178,6 +191,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.basePath = DefaultBasePath
 	}
 	h.providers = make(map[string]providers.Provider, len(h.ProvidersRaw))
+	h.providerTypes = make(map[string]string, len(h.ProvidersRaw))
 	if len(h.ProvidersRaw) > 0 {
 		mods, err := ctx.LoadModule(h, "ProvidersRaw")
 		if err != nil {
@@ -192,7 +206,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 				n.SetName(name)
 			}
 			h.providers[name] = p
+			if m, ok := mod.(caddy.Module); ok {
+				h.providerTypes[name] = m.CaddyModule().ID.Name()
+			}
 		}
+	}
+	if err := h.loadPrices(); err != nil {
+		return err
 	}
 	var chain *guardrails.Chain
 	if len(h.GuardrailsRaw) > 0 {
@@ -238,6 +258,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Logger:          h.logger,
 		Guardrails:      chain,
 		Responses:       memoryResponses,
+	}
+	if h.prices.Len() > 0 {
+		h.gateway.PriceOf = h.catalogPrice
 	}
 	for _, gr := range h.guardrails {
 		if u, ok := gr.(guardrails.ModelUser); ok {
@@ -392,7 +415,9 @@ func (h *Handler) buildRoutes() (map[string]*routing.Route, []string) {
 			r.Price = *m.Price
 		}
 		for _, u := range m.Upstreams {
-			r.Upstreams = append(r.Upstreams, routing.NewUpstream(u.Provider, h.providers[u.Provider], u.Model, u.Weight))
+			up := routing.NewUpstream(u.Provider, h.providers[u.Provider], u.Model, u.Weight)
+			up.Price = h.catalogPrice(u.Provider, u.Model)
+			r.Upstreams = append(r.Upstreams, up)
 		}
 		r.SetHealth(m.MaxFails, time.Duration(m.FailDuration))
 		routes[m.Name] = r
@@ -404,6 +429,31 @@ func (h *Handler) buildRoutes() (map[string]*routing.Route, []string) {
 		}
 	}
 	return routes, order
+}
+
+// loadPrices builds the catalogue that prices upstream models whose
+// public model has no price line: the embedded one (unless
+// prices_catalogue is off) with prices_file merged over it.
+func (h *Handler) loadPrices() error {
+	h.prices = nil
+	if h.PricesCatalogue == nil || *h.PricesCatalogue {
+		h.prices = pricing.Embedded()
+	}
+	if h.PricesFile != "" {
+		file, err := pricing.LoadFile(h.PricesFile)
+		if err != nil {
+			return fmt.Errorf("loading prices: %v", err)
+		}
+		h.prices = h.prices.Merge(file)
+	}
+	return nil
+}
+
+// catalogPrice is the catalogue's price of a provider's upstream model,
+// zero when no entry matches.
+func (h *Handler) catalogPrice(provider, model string) providers.Price {
+	e, _ := h.prices.Find(h.providerTypes[provider], model)
+	return e.Price
 }
 
 // checkConfig finds mistakes in the configuration alone.

@@ -254,7 +254,7 @@ func urlQueryEscape(s string) string {
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	root := &cobra.Command{Use: "ai-gateway", SilenceUsage: true, SilenceErrors: true}
-	buildCommand(root)
+	BuildCommand(root)
 	var out bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&out)

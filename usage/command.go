@@ -16,30 +16,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	caddycmd.RegisterCommand(caddycmd.Command{
-		Name:  "ai-gateway",
-		Usage: "keys create|list|revoke | usage [--address <admin address>]",
-		Short: "Manages ai_gateway API keys and shows usage",
-		Long: `
-Manages the ai_gateway handler's virtual API keys and shows its usage
-reports, through the admin API of a running Caddy (admin.api.ai_gateway).
-
-  caddy ai-gateway keys create --name <name> [--plan <plan>] [--budget <usd>] [--expires <time>]
-  caddy ai-gateway keys list
-  caddy ai-gateway keys revoke <id>
-  caddy ai-gateway usage [--group-by key|caller|model|provider|endpoint|day] [--since <time>] [--until <time>]
-
-Times are RFC 3339 or YYYY-MM-DD (UTC). The admin address is --address, or
-the one in --config, or localhost:2019. When the handlers use several
-databases, choose one with --database.
-`,
-		CobraFunc: buildCommand,
-	})
-}
-
-// buildCommand adds the subcommands and flags to the ai-gateway command.
-func buildCommand(cmd *cobra.Command) {
+// BuildCommand adds the keys and usage subcommands, and the flags they
+// share, to the ai-gateway command (registered by the root package).
+func BuildCommand(cmd *cobra.Command) {
 	pf := cmd.PersistentFlags()
 	pf.String("address", "", "Address of Caddy's admin API (default localhost:2019)")
 	pf.StringP("config", "c", "", "Configuration file to read the admin address from")

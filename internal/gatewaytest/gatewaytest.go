@@ -86,6 +86,18 @@ func (g *Gateway) Reload(site string) {
 	fmt.Sscanf(g.URL, "http://127.0.0.1:%d", &port)
 	fmt.Sscanf(g.Admin, "http://127.0.0.1:%d", &adminPort)
 	load(g.T, port, adminPort, site)
+	// The old server may still hold connections the kernel queued on the
+	// shared listener and reset them as it closes: wait until a fresh
+	// connection is served.
+	http.DefaultClient.CloseIdleConnections()
+	for i := 0; i < 50; i++ {
+		resp, err := http.Get(g.URL + "/.polygate-reload-probe")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Caddyfile is the whole Caddyfile Start loads for site.
