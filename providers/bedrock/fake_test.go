@@ -50,6 +50,10 @@ type FakeBedrock struct {
 	// SessionToken is the session token the requests must carry ("" for
 	// none).
 	SessionToken string
+	// Credentials, when set, are the credentials the fake accepts instead
+	// of the test ones: it returns the secret and session token of an
+	// access key id, and false for a key it never issued or that expired.
+	Credentials func(accessKeyID string) (aws.Credentials, bool)
 
 	mu        sync.Mutex
 	calls     []FakeCall
@@ -226,7 +230,14 @@ func (f *FakeBedrock) authenticate(r *http.Request, body []byte) (int, string, s
 		return 403, "IncompleteSignatureException", "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature'."
 	}
 	keyID, day, region, service, signedHeaders := m[1], m[2], m[3], m[4], m[5]
-	if keyID != TestAccessKeyID {
+	creds := aws.Credentials{AccessKeyID: TestAccessKeyID, SecretAccessKey: TestSecretAccessKey, SessionToken: f.SessionToken}
+	if f.Credentials != nil {
+		var ok bool
+		if creds, ok = f.Credentials(keyID); !ok {
+			return 403, "ExpiredTokenException", "The security token included in the request is expired"
+		}
+	}
+	if keyID != creds.AccessKeyID {
 		return 403, "UnrecognizedClientException", "The security token included in the request is invalid."
 	}
 	if region != TestRegion {
@@ -242,7 +253,7 @@ func (f *FakeBedrock) authenticate(r *http.Request, body []byte) (int, string, s
 	if skew := time.Since(date); skew > 5*time.Minute || skew < -5*time.Minute {
 		return 403, "InvalidSignatureException", "Signature expired: " + r.Header.Get("X-Amz-Date") + " is now earlier than the allowed time window."
 	}
-	if r.Header.Get("X-Amz-Security-Token") != f.SessionToken {
+	if r.Header.Get("X-Amz-Security-Token") != creds.SessionToken {
 		return 403, "UnrecognizedClientException", "The security token included in the request is invalid."
 	}
 	signed := strings.Split(signedHeaders, ";")
@@ -263,7 +274,6 @@ func (f *FakeBedrock) authenticate(r *http.Request, body []byte) (int, string, s
 		}
 	}
 	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: TestAccessKeyID, SecretAccessKey: TestSecretAccessKey, SessionToken: f.SessionToken}
 	if err := v4.NewSigner().SignHTTP(context.Background(), creds, again, hex.EncodeToString(sum[:]), "bedrock", region, date); err != nil {
 		return 500, "InternalServerException", err.Error()
 	}

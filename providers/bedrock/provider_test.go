@@ -5,13 +5,18 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/polygate/polygate/openai"
@@ -517,6 +522,65 @@ func TestLazyCredentials(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "config"), []byte("[profile later]\nregion = "+TestRegion+"\n"), 0o600)
 	if _, err := chat(t, p, "amazon.nova-lite-v1:0", `{"messages":[{"role":"user","content":"hi"}]}`, false); err != nil {
 		t.Errorf("after the profile appeared: %v", err)
+	}
+}
+
+// TestCredentialsRefreshed: temporary credentials from the container
+// credentials endpoint (as on ECS or EKS) expire; the next request after
+// expiry fetches new ones before it is signed, and no request fails.
+func TestCredentialsRefreshed(t *testing.T) {
+	awsEnv(t)
+	var mu sync.Mutex
+	issued := map[string]struct {
+		creds   aws.Credentials
+		expires time.Time
+	}{}
+	fetches := 0
+	creds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches++
+		c := aws.Credentials{AccessKeyID: fmt.Sprintf("ASIATEST%08d", fetches), SecretAccessKey: fmt.Sprintf("secret-%d", fetches), SessionToken: fmt.Sprintf("token-%d", fetches)}
+		exp := time.Now().Add(1500 * time.Millisecond)
+		issued[c.AccessKeyID] = struct {
+			creds   aws.Credentials
+			expires time.Time
+		}{c, exp}
+		json.NewEncoder(w).Encode(map[string]string{"AccessKeyId": c.AccessKeyID, "SecretAccessKey": c.SecretAccessKey,
+			"Token": c.SessionToken, "Expiration": exp.UTC().Format(time.RFC3339Nano)})
+	}))
+	t.Cleanup(creds.Close)
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", creds.URL+"/v2/credentials")
+	t.Setenv("AWS_REGION", TestRegion)
+	fake := NewFakeBedrock(t)
+	fake.Credentials = func(id string) (aws.Credentials, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		c, ok := issued[id]
+		return c.creds, ok && time.Now().Before(c.expires)
+	}
+	p := &Bedrock{Settings: providers.Settings{BaseURL: fake.URL}}
+	if err := provision(t, p); err != nil {
+		t.Fatal(err)
+	}
+	keyOf := func() string {
+		calls := fake.Calls()
+		m := credentialField.FindStringSubmatch(calls[len(calls)-1].Header.Get("Authorization"))
+		return m[1]
+	}
+	if _, err := chat(t, p, "amazon.nova-lite-v1:0", `{"messages":[{"role":"user","content":"hi"}]}`, false); err != nil {
+		t.Fatal(err)
+	}
+	first := keyOf()
+	time.Sleep(2 * time.Second) // past the first credentials' expiry
+	if _, err := chat(t, p, "amazon.nova-lite-v1:0", `{"messages":[{"role":"user","content":"again"}]}`, false); err != nil {
+		t.Fatalf("after the credentials expired: %v", err)
+	}
+	mu.Lock()
+	n := fetches
+	mu.Unlock()
+	if second := keyOf(); second == first || n != 2 {
+		t.Errorf("signed with %s then %s after %d fetches; want new credentials from a second fetch", first, second, n)
 	}
 }
 
