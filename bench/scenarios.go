@@ -301,7 +301,7 @@ var scenarios = []Scenario{
 	{Name: "full-dialects", Title: "Every feature on, by front door, streamed (issue 15)", Stream: true, Baseline: "ai_gateway_full chat", Conc: []int{64}, RoundsX: 2,
 		Desc: "`ai_gateway_full` with unique prompts on its three front doors, each streamed: chat completions, the Responses API (native to the OpenAI mock) and the Messages API (native to the Anthropic mock)."},
 	{Name: "responses", Title: "The Responses API, streamed (issue 11)", Stream: true, Baseline: "ai_gateway chat", Conc: []int{1, 64},
-		Desc: "`POST /v1/responses` streamed (18 text deltas between 8 framing events): passed through to the OpenAI mock by `ai_gateway`, translated to the Anthropic mock by `ai_gateway_anthropic`, and proxied by reverse_proxy; `ai_gateway chat` is the `chat-stream` request through the same gateway (the issue's comparison)."},
+		Desc: "`POST /v1/responses` streamed (18 text deltas between 8 framing events): passed through to the OpenAI mock by `ai_gateway`, translated to the Anthropic mock by `ai_gateway_anthropic`, and proxied by reverse_proxy; `ai_gateway chat` is the `chat-stream` request through the same gateway, and `ai_gateway_anthropic chat` the streamed chat request translated to the same Anthropic mock (the like-for-like comparison of translated Responses)."},
 	{Name: "messages", Title: "Anthropic's Messages API, streamed (issue 12)", Stream: true, Baseline: "reverse_proxy", Conc: []int{1, 64},
 		Desc: "`POST /v1/messages` streamed: native to the Anthropic mock through `ai_gateway_anthropic`, translated to the OpenAI mock's chat completions through `ai_gateway`, and proxied by reverse_proxy."},
 	{Name: "bedrock-stream", Title: "Streamed chat translated to Bedrock (issue 13)", Stream: true, Baseline: "ai_gateway_anthropic", Conc: []int{16, 64},
@@ -413,6 +413,7 @@ var rows = []Row{
 	labelled(post("responses", "ai_gateway", "/v1/chat/completions", chatStreamBody, true), "ai_gateway chat"),
 	post("responses", "ai_gateway", "/v1/responses", responsesStreamBody, true),
 	post("responses", "ai_gateway_anthropic", "/v1/responses", responsesClaudeBody, true),
+	labelled(post("responses", "ai_gateway_anthropic", "/v1/chat/completions", claudeBody, true), "ai_gateway_anthropic chat"),
 
 	messagesRow("messages", "reverse_proxy", "", messagesStreamBody),
 	messagesRow("messages", "ai_gateway_anthropic", "ai_gateway_anthropic (native)", messagesStreamBody),
