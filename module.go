@@ -364,7 +364,7 @@ func endpointLabel(endpoint string) string {
 	switch first {
 	case "chat", "images", "audio", "messages", "fine_tuning":
 		second, _, _ := strings.Cut(rest, "/")
-		return first + "/" + second
+		return endpoint[:len(first)+1+len(second)]
 	}
 	return first
 }

@@ -174,14 +174,16 @@ func modelNotFound(model string) *openai.Error {
 // readBody reads the whole request body, bounded by MaxRequestBody.
 func (g *Gateway) readBody(r *http.Request) ([]byte, *openai.Error) {
 	max := g.MaxRequestBody
-	tooLarge := &openai.Error{
-		Status:  http.StatusRequestEntityTooLarge,
-		Type:    openai.TypeInvalidRequest,
-		Code:    "request_too_large",
-		Message: "request body is larger than the gateway's limit of " + strconv.FormatInt(max, 10) + " bytes",
+	tooLarge := func() *openai.Error {
+		return &openai.Error{
+			Status:  http.StatusRequestEntityTooLarge,
+			Type:    openai.TypeInvalidRequest,
+			Code:    "request_too_large",
+			Message: "request body is larger than the gateway's limit of " + strconv.FormatInt(max, 10) + " bytes",
+		}
 	}
 	if r.ContentLength > max {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	if r.ContentLength >= 0 {
 		buf := make([]byte, r.ContentLength)
@@ -195,7 +197,7 @@ func (g *Gateway) readBody(r *http.Request) ([]byte, *openai.Error) {
 		return nil, bodyReadError(err)
 	}
 	if int64(b.Len()) > max {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	return b.Bytes(), nil
 }
@@ -227,8 +229,12 @@ func parseObject(body []byte) (gjson.Result, *openai.Error) {
 // trimmedOffset is how many bytes of leading white space parseObject skipped.
 func trimmedOffset(body []byte) int { return len(body) - len(bytes.TrimLeft(body, " \t\r\n")) }
 
-// logFields adds the call's fields to Caddy's access log entry.
+// logFields adds the call's fields to Caddy's access log entry, unless
+// the server keeps no access log.
 func logFields(r *http.Request, c *Call) {
+	if srv, ok := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok && srv.Logs == nil {
+		return
+	}
 	extra, _ := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields)
 	if extra == nil {
 		return

@@ -174,11 +174,15 @@ func (c *Client) Post(ctx context.Context, target string, body []byte, header, e
 // ReadBody reads a complete non-streamed answer, bounded by MaxResponseBody.
 func (c *Client) ReadBody(resp *http.Response) ([]byte, error) {
 	defer resp.Body.Close()
-	var buf []byte
 	if n := resp.ContentLength; n > 0 && n <= MaxResponseBody {
-		buf = make([]byte, 0, n)
+		// The body reader stops at Content-Length.
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			return nil, c.transportError(context.Background(), err, c.Timeout)
+		}
+		return buf, nil
 	}
-	w := bytes.NewBuffer(buf)
+	w := new(bytes.Buffer)
 	_, err := w.ReadFrom(io.LimitReader(resp.Body, MaxResponseBody+1))
 	if err != nil {
 		return nil, c.transportError(context.Background(), err, c.Timeout)

@@ -96,6 +96,7 @@ func (r *Route) Release() {
 // fallback route the same way.
 type Attempts struct {
 	routes  []*Route
+	first   [1]*Route // routes' backing array when there are no fallbacks
 	route   int // index of the current route
 	tries   int // attempts made on the current route
 	total   int
@@ -106,9 +107,10 @@ type Attempts struct {
 
 // Attempts returns the attempt plan for one request on r.
 func (r *Route) Attempts() *Attempts {
-	a := &Attempts{routes: []*Route{r}}
+	a := &Attempts{first: [1]*Route{r}}
+	a.routes = a.first[:]
 	if len(r.Fallbacks) > 0 {
-		a.routes = append(a.routes, r.Fallbacks...)
+		a.routes = append(append(make([]*Route, 0, 1+len(r.Fallbacks)), r), r.Fallbacks...)
 	}
 	return a
 }
