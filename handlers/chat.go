@@ -92,9 +92,11 @@ func (x *chatExchange) reply(c *Call, resp *providers.Response) {
 		out, verdicts = c.g.Guardrails.CheckResponse(c.guardrailContext(), out)
 		c.addVerdicts(verdicts)
 	}
-	c.trace.Content(lastUserText(c.body), gjson.GetBytes(out, "choices.0.message.content").Str)
+	if c.trace.RecordsContent() {
+		c.trace.Content(lastUserText(c.body), gjson.GetBytes(out, "choices.0.message.content").Str)
+	}
 	writeJSON(c.w, out)
-	c.readUsage(gjson.GetBytes(resp.Body, "usage"))
+	c.readUsage(getNoCopy(resp.Body, "usage"))
 }
 
 func (x *chatExchange) replay(c *Call, entry cache.Entry) bool {

@@ -212,6 +212,12 @@ func bodyReadError(err error) *openai.Error {
 		Message: "reading the request body: " + err.Error()}
 }
 
+// getNoCopy is gjson.GetBytes without its copy of the result: the result
+// refers to body's memory, which must not change while it is used.
+func getNoCopy(body []byte, path string) gjson.Result {
+	return gjson.Get(unsafe.String(unsafe.SliceData(body), len(body)), path)
+}
+
 // parseObject checks that body is a JSON object and returns it parsed. The
 // results refer to body's memory, which must not change while they are used.
 func parseObject(body []byte) (gjson.Result, *openai.Error) {

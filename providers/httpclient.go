@@ -90,7 +90,11 @@ type Client struct {
 // itself was canceled (the client left). When ctx carries a span context
 // (Caddy's `tracing`), the request carries it upstream as W3C traceparent.
 func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, error) {
-	resp, err := c.do(ctx, req)
+	return c.checkStatus(c.do(ctx, req))
+}
+
+// checkStatus turns an upstream error status into an *Error.
+func (c *Client) checkStatus(resp *http.Response, err error) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -108,55 +112,95 @@ func (c *Client) Do(ctx context.Context, req *http.Request) (*http.Response, err
 	return resp, nil
 }
 
-func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, error) {
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
+// call is one upstream request's deadline: the whole call's timeout and
+// the optional first-byte timeout.
+type call struct {
+	ctx       context.Context
+	cancel    context.CancelFunc
+	timeout   time.Duration
+	firstByte *time.Timer
+	fired     chan struct{} // closed when the first-byte timeout fired
+}
+
+// begin starts a call's deadline under parent.
+func (c *Client) begin(parent context.Context) *call {
+	k := &call{timeout: c.Timeout}
+	if k.timeout <= 0 {
+		k.timeout = DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	var firstByte *time.Timer
-	var firstByteFired chan struct{}
+	k.ctx, k.cancel = context.WithTimeout(parent, k.timeout)
 	if c.FirstByteTimeout > 0 {
-		ctx2, cancel2 := context.WithCancel(ctx)
-		parentCancel := cancel
-		cancel = func() { cancel2(); parentCancel() }
-		firstByteFired = make(chan struct{})
-		firstByte = time.AfterFunc(c.FirstByteTimeout, func() { close(firstByteFired); cancel2() })
-		ctx = ctx2
+		ctx2, cancel2 := context.WithCancel(k.ctx)
+		parentCancel := k.cancel
+		k.cancel = func() { cancel2(); parentCancel() }
+		k.fired = make(chan struct{})
+		k.firstByte = time.AfterFunc(c.FirstByteTimeout, func() { close(k.fired); cancel2() })
+		k.ctx = ctx2
 	}
-	out := req.WithContext(ctx)
-	telemetry.InjectRequest(ctx, out) // traceparent, when the request is traced
-	resp, err := c.HTTP.Do(out)
-	if firstByte != nil {
-		firstByte.Stop()
+	return k
+}
+
+func (c *Client) do(ctx context.Context, req *http.Request) (*http.Response, error) {
+	k := c.begin(ctx)
+	return c.send(k, req.Context(), req.WithContext(k.ctx))
+}
+
+// send sends out, whose context is k's; parent is the caller's context.
+func (c *Client) send(k *call, parent context.Context, out *http.Request) (*http.Response, error) {
+	telemetry.InjectRequest(k.ctx, out) // traceparent, when the request is traced
+	resp, err := c.roundTrip(out)
+	if k.firstByte != nil {
+		k.firstByte.Stop()
 	}
 	if err != nil {
-		cancel()
-		if firstByteFired != nil {
+		k.cancel()
+		if k.fired != nil {
 			select {
-			case <-firstByteFired:
+			case <-k.fired:
 				return nil, c.fail(http.StatusGatewayTimeout, openai.TypeTimeout, "upstream_timeout",
 					fmt.Sprintf("provider %q sent no response within %s", c.Name, c.FirstByteTimeout))
 			default:
 			}
 		}
-		return nil, c.transportError(req.Context(), err, timeout)
+		return nil, c.transportError(parent, err, k.timeout)
 	}
 	if rw, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		// An upgraded connection (WebSocket) stays writable.
-		resp.Body = &cancelConn{ReadWriteCloser: rw, cancel: cancel}
+		resp.Body = &cancelConn{ReadWriteCloser: rw, cancel: k.cancel}
 		return resp, nil
 	}
-	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: k.cancel}
 	return resp, nil
+}
+
+// roundTrip sends req through the client's transport directly when the
+// client adds nothing to it (no cookie jar, redirect policy, timeout of
+// its own, or credentials in the URL): upstream APIs answer, they do not
+// redirect, and http.Client would copy the headers of every request for
+// redirects that never come. Otherwise it goes through the client.
+func (c *Client) roundTrip(req *http.Request) (*http.Response, error) {
+	hc := c.HTTP
+	if hc.Jar != nil || hc.CheckRedirect != nil || hc.Timeout != 0 || req.URL.User != nil {
+		return hc.Do(req)
+	}
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	if req.Header == nil {
+		req.Header = make(http.Header)
+	}
+	return rt.RoundTrip(req)
 }
 
 // Post sends body to target with Do. header holds the provider's constant
 // headers and is shared read-only; extra (client headers worth forwarding)
 // are added where header sets none.
 func (c *Client) Post(ctx context.Context, target string, body []byte, header, extra http.Header) (*http.Response, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
+	k := c.begin(ctx)
+	hr, err := http.NewRequestWithContext(k.ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
+		k.cancel()
 		return nil, c.InvalidResponse(err.Error())
 	}
 	hr.Header = header
@@ -168,7 +212,7 @@ func (c *Client) Post(ctx context.Context, target string, body []byte, header, e
 			}
 		}
 	}
-	return c.Do(ctx, hr)
+	return c.checkStatus(c.send(k, ctx, hr))
 }
 
 // ReadBody reads a complete non-streamed answer, bounded by MaxResponseBody.

@@ -141,6 +141,11 @@ func (r *Request) FirstToken() {
 	r.span.SetAttributes(semconv.GenAIResponseTimeToFirstChunk(now.Sub(r.start).Seconds()))
 }
 
+// RecordsContent reports whether Content records anything: the request
+// is traced with trace_content on. Callers check it before extracting the
+// texts.
+func (r *Request) RecordsContent() bool { return r != nil && r.opt.TraceContent }
+
 // Content records the prompt and the completion, only with
 // Options.TraceContent. They are written at End.
 func (r *Request) Content(prompt, completion string) {

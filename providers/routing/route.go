@@ -97,8 +97,8 @@ func (r *Route) Release() {
 type Attempts struct {
 	routes  []*Route
 	first   [1]*Route // routes' backing array when there are no fallbacks
-	route   int // index of the current route
-	tries   int // attempts made on the current route
+	route   int       // index of the current route
+	tries   int       // attempts made on the current route
 	total   int
 	failed  []*Upstream // upstreams that failed this request, current route
 	wait    time.Duration
