@@ -196,8 +196,23 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 	f.edits = f.edits[:0]
 	f.refs = f.refs[:0]
 	s := bytesString(chunk)
-	choices := gjson.Get(s, "choices")
-	hasUsage := strings.Contains(s, `"usage"`) && gjson.Get(s, "usage").Type == gjson.JSON
+	// One pass over the chunk's members finds both (the first of each, as
+	// gjson.Get would).
+	var choices, usage gjson.Result
+	gjson.Parse(s).ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "choices":
+			if !choices.Exists() {
+				choices = v
+			}
+		case "usage":
+			if !usage.Exists() {
+				usage = v
+			}
+		}
+		return true
+	})
+	hasUsage := usage.Type == gjson.JSON
 	if !choices.IsArray() || strings.TrimSpace(choices.Raw[1:len(choices.Raw)-1]) == "" {
 		return append(f.out, chunk), false
 	}

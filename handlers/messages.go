@@ -309,7 +309,7 @@ func (x *messagesExchange) relayNative(c *Call) {
 		typ := gjson.GetBytes(data, "type").Str
 		ur.Event(data)
 		if counting && typ == "content_block_delta" {
-			output = append(output, gjson.GetBytes(data, "delta.text").Str...)
+			output = append(output, getNoCopy(data, "delta.text").Str...)
 		}
 		if filter != nil {
 			for _, d := range filter.process(typ, data) {

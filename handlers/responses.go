@@ -465,7 +465,7 @@ func (x *responsesExchange) relayNative(c *Call) {
 			}
 		}
 		if typ == "response.output_text.delta" && counting {
-			output = append(output, gjson.GetBytes(data, "delta").Str...)
+			output = append(output, getNoCopy(data, "delta").Str...)
 		}
 		if terminal {
 			resp := gjson.GetBytes(data, "response")
