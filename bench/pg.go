@@ -283,25 +283,41 @@ func logTailText(out string) string {
 // usageCount is what a scenario left in a target's usage table.
 type usageCount struct {
 	scenario, target string
-	pr               *preparedRow
+	prs              []*preparedRow // the scenario's rows on the target (one process, one table)
 	before, after    int64
-	served0, served  int // requests completed by the row before, and during, the scenario
+	served0, served  int // requests completed by those rows before, and during, the scenario
 	err              string
+}
+
+// servedBy is the requests the rows completed so far.
+func servedBy(prs []*preparedRow) int {
+	n := 0
+	for _, pr := range prs {
+		n += pr.served
+	}
+	return n
 }
 
 // usageRowsBefore counts the usage rows of the scenario's rows that have a
 // PostgreSQL schema, once the writer has flushed everything before.
 func (rn *runner) usageRowsBefore(s *Scenario, prs []*preparedRow) []*usageCount {
 	var out []*usageCount
+	byTarget := map[string]*usageCount{}
 	for _, pr := range prs {
 		if pr.err != "" || pr.p.pg == nil {
 			continue
 		}
+		if uc := byTarget[pr.Target]; uc != nil {
+			uc.prs = append(uc.prs, pr)
+			uc.served0 += pr.served
+			continue
+		}
 		n, _, err := pr.p.pg.settle(1500 * time.Millisecond)
-		uc := &usageCount{scenario: s.Name, target: pr.Target, pr: pr, before: n, served0: pr.served}
+		uc := &usageCount{scenario: s.Name, target: pr.Target, prs: []*preparedRow{pr}, before: n, served0: pr.served}
 		if err != nil {
 			uc.err = err.Error()
 		}
+		byTarget[pr.Target] = uc
 		out = append(out, uc)
 	}
 	return out
@@ -310,8 +326,8 @@ func (rn *runner) usageRowsBefore(s *Scenario, prs []*preparedRow) []*usageCount
 // usageRowsAfter counts them again once they stop growing.
 func (rn *runner) usageRowsAfter(counts []*usageCount) {
 	for _, uc := range counts {
-		n, _, err := uc.pr.p.pg.settle(1500 * time.Millisecond)
-		uc.after, uc.served = n, uc.pr.served-uc.served0
+		n, _, err := uc.prs[0].p.pg.settle(1500 * time.Millisecond)
+		uc.after, uc.served = n, servedBy(uc.prs)-uc.served0
 		if err != nil && uc.err == "" {
 			uc.err = err.Error()
 		}
