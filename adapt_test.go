@@ -1,8 +1,6 @@
 package polygate_test
 
 import (
-	"encoding/json"
-	"github.com/polygate/polygate/internal/gatewaytest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -10,8 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/polygate/polygate/internal/gatewaytest"
 )
 
 // TestCaddyfileAdapt checks every testdata/adapt/*.caddyfiletest: a
@@ -192,15 +191,7 @@ func TestValidateGuardrailModels(t *testing.T) {
 	}
 }
 `
-		out, err := gatewaytest.Adapt(cf)
-		if err != nil {
-			t.Fatalf("adapt: %v", err)
-		}
-		var cfg caddy.Config
-		if err := json.Unmarshal(out, &cfg); err != nil {
-			t.Fatal(err)
-		}
-		err = caddy.Validate(&cfg)
+		err := validateCaddyfile(t, cf)
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("model %q: validate failed: %v", tc.model, err)

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	openaigo "github.com/openai/openai-go/v3"
 	"github.com/spf13/cobra"
@@ -200,15 +199,7 @@ func TestPricesFileBad(t *testing.T) {
 		{bad, "acme-x"},
 		{filepath.Join(dir, "missing.json"), "no such file"},
 	} {
-		out, err := gatewaytest.Adapt(":0 {\n\tai_gateway {\n\t\taccounting off\n\t\tprices_file " + tc.path + "\n\t}\n}\n")
-		if err != nil {
-			t.Fatalf("adapt: %v", err)
-		}
-		var cfg caddy.Config
-		if err := json.Unmarshal(out, &cfg); err != nil {
-			t.Fatal(err)
-		}
-		err = caddy.Validate(&cfg)
+		err := validateCaddyfile(t, ":0 {\n\tai_gateway {\n\t\taccounting off\n\t\tprices_file "+tc.path+"\n\t}\n}\n")
 		if err == nil || !strings.Contains(err.Error(), "prices_file "+tc.path) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("validate with prices_file %s: error = %v, want it to name the file and %q", tc.path, err, tc.want)
 		}

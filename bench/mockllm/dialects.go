@@ -51,20 +51,7 @@ func buildResponsesStream(n int) [][]byte {
 }
 
 func (s *Server) responses(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		s.methodNotAllowed(w)
-		return
-	}
-	buf := readBody(r)
-	stream := boolField(buf.Bytes(), "stream")
-	bufPool.Put(buf)
-	if !stream {
-		s.Stats.Responses.Add(1)
-		writeJSON(w, s.respJSON)
-		return
-	}
-	s.Stats.ResponsesStream.Add(1)
-	s.stream(w, r, s.respStream)
+	s.answer(w, r, &s.Stats.Responses, s.respJSON, &s.Stats.ResponsesStream, s.respStream)
 }
 
 // ConverseJSON is the non-streamed Bedrock Converse answer.

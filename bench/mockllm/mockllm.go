@@ -194,6 +194,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
+	s.answer(w, r, &s.Stats.Messages, s.msgJSON, &s.Stats.MessagesStream, s.msgStream)
+}
+
+// answer serves a POST whose body's "stream" picks the JSON answer or the
+// streamed events, counting each in its counter.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, plain *atomic.Int64, body []byte, streamed *atomic.Int64, events [][]byte) {
 	if r.Method != http.MethodPost {
 		s.methodNotAllowed(w)
 		return
@@ -202,12 +208,12 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request) {
 	stream := boolField(buf.Bytes(), "stream")
 	bufPool.Put(buf)
 	if !stream {
-		s.Stats.Messages.Add(1)
-		writeJSON(w, s.msgJSON)
+		plain.Add(1)
+		writeJSON(w, body)
 		return
 	}
-	s.Stats.MessagesStream.Add(1)
-	s.stream(w, r, s.msgStream)
+	streamed.Add(1)
+	s.stream(w, r, events)
 }
 
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, events [][]byte) {
