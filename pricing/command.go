@@ -1,6 +1,7 @@
 package pricing
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -195,7 +196,15 @@ func printModel(w io.Writer, c *Catalogue, cfg *Config, name string, m ConfigMod
 // printRates prints a price's rates, one per line.
 func printRates(w io.Writer, p providers.Price, provider string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	// An unset cache rate is charged at the rate it falls back to (see
+	// providers.Price.Cost), which is what is shown.
+	fallback := map[string]string{"cached": "input", "cache_write": "input", "cache_write_1h": "cache_write"}
+	effective := map[string]float64{"input": p.Input, "cache_write": cmp.Or(p.CacheWrite, p.Input)}
 	for _, r := range rates(p) {
+		if from, ok := fallback[r.name]; ok && r.v == 0 {
+			fmt.Fprintf(tw, "  %s\t%s\t%s (unset: the %s rate)\n", r.name, num(effective[from]), r.unit, from)
+			continue
+		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.name, num(r.v), r.unit)
 	}
 	if provider != "" {
