@@ -108,6 +108,12 @@ func TestCaddyfileErrors(t *testing.T) {
 		}`, `parsing timeout duration "soon"`},
 		{"bad body size", `
 		max_request_body lots`, `max_request_body: parsing size "lots"`},
+		{"prices_file without a path", `
+		prices_file`, `prices_file: expected one path`},
+		{"prices_file with two paths", `
+		prices_file a.json b.json`, `prices_file: expected one path`},
+		{"bad prices_catalogue", `
+		prices_catalogue maybe`, `expected on or off, got "maybe"`},
 		{"base path without slash", `
 		base_path v1`, `base_path "v1": must start with /`},
 		{"unknown lb_policy", `

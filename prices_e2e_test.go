@@ -191,6 +191,10 @@ func runPricesCommand(t *testing.T, args ...string) (string, error) {
 
 func TestPricesFileBad(t *testing.T) {
 	dir := t.TempDir()
+	// The CLI with a config that cannot be read says so.
+	if out, err := runPricesCommand(t, "prices", "gpt-4o", "--config", filepath.Join(dir, "Caddyfile")); err == nil {
+		t.Errorf("prices --config with a missing file: no error, output %q", out)
+	}
 	bad := filepath.Join(dir, "prices.json")
 	if err := os.WriteFile(bad, []byte(`{"gpt-4o":{"input_cost_per_token":2.5e-6,"output_cost_per_token":1e-5},"acme-x":{"input_cost_per_token":"cheap"}}`), 0o600); err != nil {
 		t.Fatal(err)

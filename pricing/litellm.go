@@ -77,14 +77,7 @@ func parseLiteLLM(top []member) ([]Entry, error) {
 }
 
 func litellmEntry(m member) (Entry, error) {
-	e := Entry{Model: m.key}
-	if m.key == "" || len(m.key) > maxModelLen {
-		return e, fmt.Errorf("a name of 1 to %d bytes is required", maxModelLen)
-	}
-	if jsonKind(m.value) != '{' {
-		return e, errors.New("must be an object (LiteLLM's format maps each model name to an object of costs)")
-	}
-	fields, err := readObject(m.value)
+	e, fields, err := openEntry(m, "must be an object (LiteLLM's format maps each model name to an object of costs)")
 	if err != nil {
 		return e, err
 	}

@@ -265,15 +265,23 @@ func parseOwn(top []member) ([]Entry, Source, error) {
 	return entries, src, nil
 }
 
-func ownEntry(m member) (Entry, error) {
+// openEntry checks an entry's name and that its value is an object
+// (notObject is the error otherwise), and returns the entry named and the
+// object's members. Both formats' entries start here.
+func openEntry(m member, notObject string) (Entry, []member, error) {
 	e := Entry{Model: m.key}
 	if m.key == "" || len(m.key) > maxModelLen {
-		return e, fmt.Errorf("a name of 1 to %d bytes is required", maxModelLen)
+		return e, nil, fmt.Errorf("a name of 1 to %d bytes is required", maxModelLen)
 	}
 	if jsonKind(m.value) != '{' {
-		return e, errors.New("must be an object")
+		return e, nil, errors.New(notObject)
 	}
 	fields, err := readObject(m.value)
+	return e, fields, err
+}
+
+func ownEntry(m member) (Entry, error) {
+	e, fields, err := openEntry(m, "must be an object")
 	if err != nil {
 		return e, err
 	}
