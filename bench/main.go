@@ -49,6 +49,7 @@ type options struct {
 	maxForeign float64
 	postgres   string
 	writerRecs int
+	profileRow string // -profile: row@scenario
 }
 
 const defaultPortkeyVersion = "1.15.2"
@@ -96,6 +97,7 @@ func parseFlags() *options {
 	flag.StringVar(&o.caddyBin, "caddy", "", "use this caddy binary instead of building bench/bin/caddy (e.g. to compare two builds)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (configs and process logs)")
 	flag.StringVar(&o.postgres, "postgres", "", "PostgreSQL URL for ai_gateway_pg and the writer (default $POLYGATE_TEST_POSTGRES, else the cluster of bash .ci/postgres.sh); each use gets a fresh schema, dropped at the end")
+	flag.StringVar(&o.profileRow, "profile", profiledTarget+"@"+profiledScenario, "row@scenario the profile phase loads (a row is its target or label)")
 	flag.IntVar(&o.writerRecs, "writer-records", 50_000, "records bench/bin/writer writes in the direct writer measurement")
 	flag.Parse()
 
@@ -567,13 +569,15 @@ func runThroughput(e *env, o *options, rep *report, tmap map[string]*Target) {
 		rn.scenario(s)
 	}
 	if slices.Contains(o.scenarios, profilePhase) {
+		row, scenario, _ := strings.Cut(o.profileRow, "@")
 		var pr *preparedRow
-		for _, p := range rep.rows[profiledScenario] {
-			if p.Target == profiledTarget {
+		for _, p := range rep.rows[scenario] {
+			if p.name() == row {
 				pr = p
 			}
 		}
 		rep.profile = rn.profile(pr)
+		rep.profile.row, rep.profile.scenario = row, scenario
 	}
 	if slices.Contains(o.scenarios, writerPhase) {
 		rep.writer = rn.writerPhase(writerRow)

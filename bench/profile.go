@@ -24,6 +24,8 @@ const (
 )
 
 type profileResult struct {
+	row      string // the row and scenario loaded
+	scenario string
 	seconds  int
 	rps      float64
 	err      string
@@ -57,7 +59,7 @@ func (rn *runner) profile(pr *preparedRow) *profileResult {
 		}
 	}()
 	time.Sleep(time.Second)
-	path := filepath.Join(rn.e.tmp, "ai_gateway_full.cpu.pprof")
+	path := filepath.Join(rn.e.tmp, strings.ReplaceAll(pr.name(), " ", "_")+".cpu.pprof")
 	err := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(res.seconds+30)*time.Second)
 		defer cancel()
@@ -174,7 +176,7 @@ func (r *report) profileSection(w func(string, ...any)) {
 	if p == nil {
 		return
 	}
-	w("## CPU profile of `%s` (`%s`, unique prompts, c=64)\n\n", profiledTarget, profiledScenario)
+	w("## CPU profile of `%s` (`%s`, c=64)\n\n", r.profile.row, r.profile.scenario)
 	if p.err != "" {
 		w("n/a: %s\n\n", mdEscape(shorten(p.err, 300)))
 		return

@@ -6,6 +6,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/polygate/polygate/internal/rawjson"
 	"github.com/polygate/polygate/openai"
 )
 
@@ -79,48 +80,48 @@ func (a *Accumulator) Add(data []byte) {
 		a.broken = true
 		return
 	}
-	root = root[skipSpace(root, 0):]
-	if !isObject(root) {
+	root = root[rawjson.SkipSpace(root, 0):]
+	if !rawjson.IsObject(root) {
 		a.broken = true
 		return
 	}
-	eachMember(root, func(k, v string) bool {
+	rawjson.EachMember(root, func(k, v string) bool {
 		switch k {
 		case `"id"`:
-			if len(a.id) == 0 && isString(v) {
+			if len(a.id) == 0 && rawjson.IsString(v) {
 				a.id = append(a.id, v...)
 			}
 		case `"created"`:
-			if isNumber(v) {
+			if rawjson.IsNumber(v) {
 				a.created = append(a.created[:0], v...)
 			}
 		case `"model"`:
-			if isString(v) {
+			if rawjson.IsString(v) {
 				a.model = append(a.model[:0], v...)
 			}
 		case `"system_fingerprint"`:
-			if isString(v) {
+			if rawjson.IsString(v) {
 				a.fingerprint = append(a.fingerprint[:0], v...)
 			}
 		case `"service_tier"`:
-			if isString(v) {
+			if rawjson.IsString(v) {
 				a.tier = append(a.tier[:0], v...)
 			}
 		case `"usage"`:
-			if isObject(v) {
+			if rawjson.IsObject(v) {
 				a.usage = append(a.usage[:0], v...)
 			}
 		case `"choices"`:
-			if !isArray(v) {
+			if !rawjson.IsArray(v) {
 				a.broken = true
 				break
 			}
-			eachElement(v, func(ch string) bool {
+			rawjson.EachElement(v, func(ch string) bool {
 				a.broken = !a.addChoice(ch)
 				return !a.broken
 			})
 		case `"error"`:
-			a.broken = !isNull(v)
+			a.broken = !rawjson.IsNull(v)
 		}
 		return !a.broken
 	})
@@ -165,28 +166,28 @@ func (cs *choiceState) tool(j int) *toolState {
 }
 
 func (a *Accumulator) addChoice(ch string) bool {
-	if !isObject(ch) {
+	if !rawjson.IsObject(ch) {
 		return false
 	}
-	i, ok := intValue(memberValue(ch, `"index"`))
+	i, ok := rawjson.IntValue(rawjson.MemberValue(ch, `"index"`))
 	if !ok || i < 0 || i >= maxChoices {
 		return false
 	}
 	cs := a.choice(i)
 	cs.seen = true
-	eachMember(ch, func(k, v string) bool {
+	rawjson.EachMember(ch, func(k, v string) bool {
 		switch k {
 		case `"delta"`:
 			ok = a.addDelta(cs, v)
 		case `"finish_reason"`:
-			if isString(v) {
+			if rawjson.IsString(v) {
 				cs.finish = append(cs.finish[:0], v...)
 			}
 		case `"logprobs"`:
-			if isObject(v) {
+			if rawjson.IsObject(v) {
 				cs.hasLogprobs = true
-				a.appendElements(&cs.logContent, memberValue(v, `"content"`))
-				a.appendElements(&cs.logRefusal, memberValue(v, `"refusal"`))
+				a.appendElements(&cs.logContent, rawjson.MemberValue(v, `"content"`))
+				a.appendElements(&cs.logRefusal, rawjson.MemberValue(v, `"refusal"`))
 			}
 		}
 		return ok
@@ -195,11 +196,11 @@ func (a *Accumulator) addChoice(ch string) bool {
 }
 
 func (a *Accumulator) addDelta(cs *choiceState, d string) bool {
-	if !isObject(d) {
-		return isNull(d)
+	if !rawjson.IsObject(d) {
+		return rawjson.IsNull(d)
 	}
 	ok := true
-	eachMember(d, func(k, v string) bool {
+	rawjson.EachMember(d, func(k, v string) bool {
 		switch k {
 		case `"content"`:
 			ok = a.appendText(&cs.content, &cs.hasContent, v)
@@ -208,18 +209,18 @@ func (a *Accumulator) addDelta(cs *choiceState, d string) bool {
 		case `"refusal"`:
 			ok = a.appendText(&cs.refusal, &cs.hasRefusal, v)
 		case `"tool_calls"`:
-			if isArray(v) {
-				eachElement(v, func(tc string) bool {
+			if rawjson.IsArray(v) {
+				rawjson.EachElement(v, func(tc string) bool {
 					ok = a.addToolCall(cs, tc)
 					return ok
 				})
 			} else {
-				ok = isNull(v)
+				ok = rawjson.IsNull(v)
 			}
 		case `"audio"`, `"function_call"`:
-			ok = isNull(v)
+			ok = rawjson.IsNull(v)
 		case `"annotations"`:
-			ok = isNull(v) || isEmptyArray(v)
+			ok = rawjson.IsNull(v) || rawjson.IsEmptyArray(v)
 		}
 		return ok
 	})
@@ -227,19 +228,19 @@ func (a *Accumulator) addDelta(cs *choiceState, d string) bool {
 }
 
 func (a *Accumulator) addToolCall(cs *choiceState, tc string) bool {
-	if !isObject(tc) {
+	if !rawjson.IsObject(tc) {
 		return false
 	}
 	var j int
-	if idx := memberValue(tc, `"index"`); idx != "" {
+	if idx := rawjson.MemberValue(tc, `"index"`); idx != "" {
 		var ok bool
-		if j, ok = intValue(idx); !ok {
+		if j, ok = rawjson.IntValue(idx); !ok {
 			return false
 		}
 		if j == -1 { // some providers mark their only call so
 			j = 0
 		}
-	} else if isString(memberValue(tc, `"id"`)) && len(cs.tools) > 0 {
+	} else if rawjson.IsString(rawjson.MemberValue(tc, `"id"`)) && len(cs.tools) > 0 {
 		j = len(cs.tools) // no index: a call with an id starts a new one
 	} else {
 		j = max(len(cs.tools)-1, 0)
@@ -250,31 +251,31 @@ func (a *Accumulator) addToolCall(cs *choiceState, tc string) bool {
 	t := cs.tool(j)
 	t.seen = true
 	ok := true
-	eachMember(tc, func(k, v string) bool {
+	rawjson.EachMember(tc, func(k, v string) bool {
 		switch k {
 		case `"id"`:
-			if len(t.id) == 0 && isString(v) && v != `""` {
+			if len(t.id) == 0 && rawjson.IsString(v) && v != `""` {
 				t.id = append(t.id, v...)
 			}
 		case `"type"`:
-			if isString(v) {
+			if rawjson.IsString(v) {
 				t.typ = append(t.typ[:0], v...)
 				ok = v == `"function"`
 			}
 		case `"function"`:
-			if !isObject(v) {
-				ok = isNull(v)
+			if !rawjson.IsObject(v) {
+				ok = rawjson.IsNull(v)
 				break
 			}
 			var has bool
-			ok = a.appendText(&t.name, &has, memberValue(v, `"name"`)) &&
-				a.appendText(&t.args, &has, memberValue(v, `"arguments"`))
+			ok = a.appendText(&t.name, &has, rawjson.MemberValue(v, `"name"`)) &&
+				a.appendText(&t.args, &has, rawjson.MemberValue(v, `"arguments"`))
 		case `"extra_content"`:
-			if isObject(v) {
+			if rawjson.IsObject(v) {
 				t.extra = append(t.extra[:0], v...)
 			}
 		case `"custom"`:
-			ok = isNull(v)
+			ok = rawjson.IsNull(v)
 		}
 		return ok
 	})
@@ -285,13 +286,13 @@ func (a *Accumulator) addToolCall(cs *choiceState, tc string) bool {
 // *has; null and absent ("") values are skipped; any other value fails.
 func (a *Accumulator) appendText(dst *[]byte, has *bool, v string) bool {
 	switch {
-	case isString(v):
+	case rawjson.IsString(v):
 		*has = true
-		text := stringText(v)
+		text := rawjson.StringText(v)
 		*dst = append(*dst, text...)
 		a.size += len(text)
 		return true
-	case v == "" || isNull(v):
+	case v == "" || rawjson.IsNull(v):
 		return true
 	}
 	return false
@@ -300,7 +301,7 @@ func (a *Accumulator) appendText(dst *[]byte, has *bool, v string) bool {
 // appendElements appends the elements of the JSON array v, if it is one,
 // to the comma-separated list dst.
 func (a *Accumulator) appendElements(dst *[]byte, v string) {
-	if !isArray(v) {
+	if !rawjson.IsArray(v) {
 		return
 	}
 	inner := strings.TrimSpace(v[1 : len(v)-1])

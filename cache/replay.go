@@ -9,6 +9,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"github.com/polygate/polygate/internal/rawjson"
 	"github.com/polygate/polygate/openai"
 )
 
@@ -52,10 +53,10 @@ func AppendReplay(dst, completion []byte, includeUsage bool) ([]byte, error) {
 	if !gjson.Valid(root) {
 		return dst, ErrNotReplayable
 	}
-	root = root[skipSpace(root, 0):]
+	root = root[rawjson.SkipSpace(root, 0):]
 	var id, created, model, fingerprint, tier, choices, usage string
-	ok := isObject(root)
-	eachMember(root, func(k, v string) bool {
+	ok := rawjson.IsObject(root)
+	rawjson.EachMember(root, func(k, v string) bool {
 		switch k {
 		case `"id"`:
 			id = v
@@ -76,29 +77,29 @@ func AppendReplay(dst, completion []byte, includeUsage bool) ([]byte, error) {
 		}
 		return ok
 	})
-	if !ok || !isArray(choices) {
+	if !ok || !rawjson.IsArray(choices) {
 		return dst, ErrNotReplayable
 	}
 
 	r := replayer{buf: dst}
 	r.head = append(r.head, `{"id":`...)
-	r.head = appendIf(r.head, id, isString, `""`)
+	r.head = appendIf(r.head, id, rawjson.IsString, `""`)
 	r.head = append(r.head, `,"object":"chat.completion.chunk","created":`...)
-	r.head = appendIf(r.head, created, isNumber, "0")
+	r.head = appendIf(r.head, created, rawjson.IsNumber, "0")
 	r.head = append(r.head, `,"model":`...)
-	r.head = appendIf(r.head, model, isString, `""`)
-	if isString(fingerprint) {
+	r.head = appendIf(r.head, model, rawjson.IsString, `""`)
+	if rawjson.IsString(fingerprint) {
 		r.head = append(r.head, `,"system_fingerprint":`...)
 		r.head = append(r.head, fingerprint...)
 	}
-	if isString(tier) {
+	if rawjson.IsString(tier) {
 		r.head = append(r.head, `,"service_tier":`...)
 		r.head = append(r.head, tier...)
 	}
 	r.head = append(r.head, `,"choices":[`...)
 
 	position := 0
-	eachElement(choices, func(ch string) bool {
+	rawjson.EachElement(choices, func(ch string) bool {
 		ok = r.choice(ch, position)
 		position++
 		return ok
@@ -106,7 +107,7 @@ func AppendReplay(dst, completion []byte, includeUsage bool) ([]byte, error) {
 	if !ok {
 		return dst, ErrNotReplayable
 	}
-	if includeUsage && isObject(usage) {
+	if includeUsage && rawjson.IsObject(usage) {
 		r.buf = append(r.buf, "data: "...)
 		r.buf = append(r.buf, r.head...)
 		r.buf = append(r.buf, `],"usage":`...)
@@ -139,7 +140,7 @@ func (r *replayer) end() {
 // text writes the JSON string raw (quotes included) as deltas of field in
 // pieces.
 func (r *replayer) text(field string, raw string) {
-	body := stringText(raw)
+	body := rawjson.StringText(raw)
 	for start := 0; start < len(body); {
 		end := pieceEnd(body, start)
 		r.begin()
@@ -154,11 +155,11 @@ func (r *replayer) text(field string, raw string) {
 }
 
 func (r *replayer) choice(ch string, position int) bool {
-	if !isObject(ch) {
+	if !rawjson.IsObject(ch) {
 		return false
 	}
 	var msg, finish, logprobs string
-	eachMember(ch, func(k, v string) bool {
+	rawjson.EachMember(ch, func(k, v string) bool {
 		switch k {
 		case `"message"`:
 			msg = v
@@ -169,29 +170,29 @@ func (r *replayer) choice(ch string, position int) bool {
 		}
 		return true
 	})
-	if !isObject(msg) {
+	if !rawjson.IsObject(msg) {
 		return false
 	}
 	var content, reasoning, refusal, tools string
 	ok := true
-	eachMember(msg, func(k, v string) bool {
+	rawjson.EachMember(msg, func(k, v string) bool {
 		switch k {
 		case `"content"`:
 			content = v
-			ok = isString(v) || isNull(v)
+			ok = rawjson.IsString(v) || rawjson.IsNull(v)
 		case `"reasoning_content"`:
 			reasoning = v
-			ok = isString(v) || isNull(v)
+			ok = rawjson.IsString(v) || rawjson.IsNull(v)
 		case `"refusal"`:
 			refusal = v
-			ok = isString(v) || isNull(v)
+			ok = rawjson.IsString(v) || rawjson.IsNull(v)
 		case `"tool_calls"`:
 			tools = v
-			ok = isArray(v) || isNull(v)
+			ok = rawjson.IsArray(v) || rawjson.IsNull(v)
 		case `"audio"`, `"function_call"`:
-			ok = isNull(v)
+			ok = rawjson.IsNull(v)
 		case `"annotations"`:
-			ok = isNull(v) || isEmptyArray(v)
+			ok = rawjson.IsNull(v) || rawjson.IsEmptyArray(v)
 		}
 		return ok
 	})
@@ -207,23 +208,23 @@ func (r *replayer) choice(ch string, position int) bool {
 
 	r.begin()
 	r.buf = append(r.buf, `"role":"assistant","content":`...)
-	if isString(content) {
+	if rawjson.IsString(content) {
 		r.buf = append(r.buf, `""`...)
 	} else {
 		r.buf = append(r.buf, "null"...)
 	}
 	r.end()
-	if isString(reasoning) {
+	if rawjson.IsString(reasoning) {
 		r.text("reasoning_content", reasoning)
 	}
-	if isString(content) {
+	if rawjson.IsString(content) {
 		r.text("content", content)
 	}
-	if isString(refusal) {
+	if rawjson.IsString(refusal) {
 		r.text("refusal", refusal)
 	}
 	n := 0
-	eachElement(tools, func(tc string) bool {
+	rawjson.EachElement(tools, func(tc string) bool {
 		ok = r.toolCall(tc, n)
 		n++
 		return ok
@@ -236,22 +237,22 @@ func (r *replayer) choice(ch string, position int) bool {
 	r.buf = append(r.buf, r.head...)
 	r.buf = append(r.buf, r.index...)
 	r.buf = append(r.buf, `"delta":{}`...)
-	if isObject(logprobs) {
+	if rawjson.IsObject(logprobs) {
 		r.buf = append(r.buf, `,"logprobs":`...)
 		r.buf = appendCompact(r.buf, logprobs)
 	}
 	r.buf = append(r.buf, `,"finish_reason":`...)
-	r.buf = appendIf(r.buf, finish, isString, `"stop"`)
+	r.buf = appendIf(r.buf, finish, rawjson.IsString, `"stop"`)
 	r.buf = append(r.buf, "}]}\n\n"...)
 	return true
 }
 
 func (r *replayer) toolCall(tc string, n int) bool {
-	if !isObject(tc) {
+	if !rawjson.IsObject(tc) {
 		return false
 	}
 	var id, typ, fn, extra string
-	eachMember(tc, func(k, v string) bool {
+	rawjson.EachMember(tc, func(k, v string) bool {
 		switch k {
 		case `"id"`:
 			id = v
@@ -264,11 +265,11 @@ func (r *replayer) toolCall(tc string, n int) bool {
 		}
 		return true
 	})
-	if !isObject(fn) || (typ != "" && typ != `"function"`) {
+	if !rawjson.IsObject(fn) || (typ != "" && typ != `"function"`) {
 		return false
 	}
 	var name, args string
-	eachMember(fn, func(k, v string) bool {
+	rawjson.EachMember(fn, func(k, v string) bool {
 		switch k {
 		case `"name"`:
 			name = v
@@ -277,18 +278,18 @@ func (r *replayer) toolCall(tc string, n int) bool {
 		}
 		return true
 	})
-	if !isString(name) || !(isString(args) || args == "") {
+	if !rawjson.IsString(name) || !(rawjson.IsString(args) || args == "") {
 		return false
 	}
 	r.begin()
 	r.buf = append(r.buf, `"tool_calls":[{"index":`...)
 	r.buf = strconv.AppendInt(r.buf, int64(n), 10)
 	r.buf = append(r.buf, `,"id":`...)
-	r.buf = appendIf(r.buf, id, isString, `""`)
+	r.buf = appendIf(r.buf, id, rawjson.IsString, `""`)
 	r.buf = append(r.buf, `,"type":"function","function":{"name":`...)
 	r.buf = append(r.buf, name...)
 	r.buf = append(r.buf, `,"arguments":""}`...)
-	if isObject(extra) {
+	if rawjson.IsObject(extra) {
 		r.buf = append(r.buf, `,"extra_content":`...)
 		r.buf = appendCompact(r.buf, extra)
 	}
@@ -297,7 +298,7 @@ func (r *replayer) toolCall(tc string, n int) bool {
 	if args == "" {
 		return true
 	}
-	body := stringText(args)
+	body := rawjson.StringText(args)
 	for start := 0; start < len(body); {
 		end := pieceEnd(body, start)
 		r.begin()

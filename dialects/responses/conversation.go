@@ -34,6 +34,9 @@ func OutputMessages(response []byte) ([]byte, *openai.Error) {
 	if !output.IsArray() {
 		return []byte("[]"), nil
 	}
+	if text, ok := onlyText(output); ok {
+		return append(openai.AppendString([]byte(`[{"role":"assistant","content":`), text), "}]"...), nil
+	}
 	msgs, err := convertInput(output, "")
 	if err != nil {
 		if strings.HasPrefix(err.Param, "input") {
@@ -45,4 +48,62 @@ func OutputMessages(response []byte) ([]byte, *openai.Error) {
 		msgs = []any{}
 	}
 	return marshal(msgs)
+}
+
+// onlyText returns the text of an output that is one assistant message
+// with one plain output_text part, the usual answer, whose hub message is
+// built without the general conversion.
+func onlyText(output gjson.Result) (text string, ok bool) {
+	var item gjson.Result
+	n := 0
+	output.ForEach(func(_, v gjson.Result) bool {
+		item, n = v, n+1
+		return n < 2
+	})
+	if n != 1 || !item.IsObject() {
+		return "", false
+	}
+	var content gjson.Result
+	var message, assistant bool
+	item.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "type":
+			message = v.Str == "message"
+		case "role":
+			assistant = v.Str == openai.RoleAssistant
+		case "content":
+			content = v
+		}
+		return true
+	})
+	if !message || !assistant || !content.IsArray() {
+		return "", false
+	}
+	var part gjson.Result
+	n = 0
+	content.ForEach(func(_, v gjson.Result) bool {
+		part, n = v, n+1
+		return n < 2
+	})
+	if n != 1 || !part.IsObject() {
+		return "", false
+	}
+	var textValue gjson.Result
+	plain, typed := true, false
+	part.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "type":
+			typed = true
+			plain = plain && v.Str == "output_text"
+		case "text":
+			textValue = v
+		case "prompt_cache_breakpoint":
+			plain = false
+		}
+		return plain
+	})
+	if !plain || !typed || textValue.Type != gjson.String {
+		return "", false
+	}
+	return textValue.Str, true
 }

@@ -2,9 +2,12 @@ package responses
 
 import (
 	"net/http"
+	"strings"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 
+	"github.com/polygate/polygate/internal/rawjson"
 	"github.com/polygate/polygate/openai"
 )
 
@@ -58,6 +61,7 @@ type Stream struct {
 	resp  []byte // the latest Response object
 	item  []byte // scratch for one item's JSON
 	st    state
+	head  string // the start of the stream's chunks, up to the value of "choices"
 
 	started, finished, ended bool
 	items                    int // output items so far
@@ -103,7 +107,12 @@ type pendingCall struct {
 
 // NewStream returns a Stream for the answer to req.
 func NewStream(req *Request) *Stream {
+	// One allocation for what a short answer's buffers grow to: the events
+	// of a call (the first and the last carry the Response, ~1 KiB each),
+	// the Response and the output text.
+	buf := make([]byte, 0, 5120)
 	s := &Stream{req: req, callIndex: -1}
+	s.out, s.resp, s.text = buf[:0:3072], buf[3072:3072:4608], buf[4608:4608]
 	s.st.id, s.st.createdAt, s.st.model = req.ResponseID, req.CreatedAt, req.Model
 	return s
 }
@@ -111,56 +120,48 @@ func NewStream(req *Request) *Stream {
 // Chunk translates one chat.completion.chunk (its JSON) and returns the
 // events to send, none for a chunk that adds nothing. Chunks that are not
 // JSON objects are skipped; so is everything after the terminal event.
+//
+// This runs for every event of every translated stream, so the chunk is
+// read in one pass that decodes only what the events need, and the members
+// before "choices" that every chunk of a stream repeats (id, object,
+// created, model) are skipped once seen.
 func (s *Stream) Chunk(chunk []byte) []byte {
 	s.out = s.out[:0]
 	if s.ended {
 		return nil
 	}
-	c := gjson.ParseBytes(chunk)
-	if !c.IsObject() {
-		return s.out
-	}
-	var choices, usage gjson.Result
-	var model, tier string
-	c.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "choices":
-			choices = v
-		case "usage":
-			usage = v
-		case "model":
-			model = v.Str
-		case "service_tier":
-			tier = v.Str
+	c := unsafe.String(unsafe.SliceData(chunk), len(chunk))
+	var r chunkReader
+	r.c = c
+	if s.head != "" && strings.HasPrefix(c, s.head) {
+		r.walk(`"choices"`, len(s.head))
+		rawjson.MoreMembers(c, r.choicesEnd, r.walk)
+	} else {
+		i := rawjson.SkipSpace(c, 0)
+		if i >= len(c) || c[i] != '{' {
+			return s.out
 		}
-		return true
-	})
+		r.recordHead = true
+		rawjson.Members(c, i, r.walk)
+		if r.head != "" {
+			s.head = strings.Clone(r.head)
+		}
+	}
 	if !s.started {
-		if model != "" {
-			s.st.model = model
+		if m := stringValue(r.model); m != "" {
+			s.st.model = strings.Clone(m)
 		}
 		s.start()
 	}
-	if tier != "" {
-		s.st.serviceTier = tier
+	if t := stringValue(r.tier); t != "" && t != s.st.serviceTier {
+		s.st.serviceTier = strings.Clone(t)
 	}
-	var choice gjson.Result
-	if !choices.IsArray() {
-		choices = gjson.Result{}
+	if r.choice.found && !s.finished {
+		s.choice(&r.choice)
 	}
-	choices.ForEach(func(_, ch gjson.Result) bool {
-		if i := ch.Get("index"); i.Type != gjson.Number || i.Int() == 0 {
-			choice = ch
-			return false
-		}
-		return true
-	})
-	if choice.IsObject() && !s.finished {
-		s.choice(choice)
-	}
-	usageHere := usage.IsObject()
+	usageHere := rawjson.IsObject(r.usage)
 	if usageHere {
-		s.usage, s.hasUsage = readHubUsage(usage), true
+		s.usage, s.hasUsage = readHubUsage(gjson.Parse(r.usage)), true
 	}
 	if s.size > maxOutputSize {
 		s.fail(tooLarge())
@@ -168,6 +169,91 @@ func (s *Stream) Chunk(chunk []byte) []byte {
 		s.terminal()
 	}
 	return s.out
+}
+
+// chunkReader reads one chunk's raw members.
+type chunkReader struct {
+	c                  string
+	usage, model, tier string
+	choice             chunkChoice // the first choice with index 0 (or none)
+	choicesEnd         int
+	recordHead         bool   // set head when "choices" comes before "usage"
+	head               string // the chunk up to the value of "choices"
+	sawUsage           bool
+}
+
+func (r *chunkReader) value(v int) (string, int) {
+	end := rawjson.ValueEnd(r.c, v)
+	return r.c[v:end], end
+}
+
+func (r *chunkReader) walk(name string, v int) (end int) {
+	switch name {
+	case `"choices"`:
+		if r.recordHead && !r.sawUsage && r.head == "" {
+			r.head = r.c[:v]
+		}
+		r.choice = chunkChoice{} // the last "choices" counts, as in a decoder
+		r.choicesEnd = rawjson.Elements(r.c, v, r.element)
+		if r.choicesEnd < 0 {
+			r.choicesEnd = rawjson.ValueEnd(r.c, v)
+		}
+		return r.choicesEnd
+	case `"usage"`:
+		r.sawUsage = true
+		r.usage, end = r.value(v)
+	case `"model"`:
+		r.model, end = r.value(v)
+	case `"service_tier"`:
+		r.tier, end = r.value(v)
+	default:
+		return -1
+	}
+	return end
+}
+
+// element reads one element of choices until the choice with index 0.
+func (r *chunkReader) element(e int) int {
+	if r.choice.found {
+		return -1
+	}
+	var ch chunkChoice
+	end := rawjson.Members(r.c, e, func(name string, v int) (end int) {
+		switch name {
+		case `"index"`:
+			ch.index, end = r.value(v)
+		case `"delta"`:
+			ch.delta, end = r.value(v)
+			rawjson.EachMember(ch.delta, ch.deltaMember)
+		case `"finish_reason"`:
+			ch.finish, end = r.value(v)
+		case `"logprobs"`:
+			ch.logprobs, end = r.value(v)
+		default:
+			return -1
+		}
+		return end
+	})
+	if end < 0 {
+		return -1
+	}
+	if n, ok := rawjson.IntValue(ch.index); !rawjson.IsNumber(ch.index) || ok && n == 0 || !ok && gjson.Parse(ch.index).Int() == 0 {
+		ch.found = true
+		r.choice = ch
+	}
+	return end
+}
+
+// stringValue returns the text of the raw JSON value v when it is a
+// string, else "". Without escapes the text shares v's memory.
+func stringValue(v string) string {
+	if !rawjson.IsString(v) {
+		return ""
+	}
+	if t := rawjson.StringText(v); strings.IndexByte(t, '\\') < 0 {
+		return t
+	}
+	return gjson.Parse(v).Str
 }
 
 // Finish ends the stream when the hub stream ends: it closes what is open
@@ -222,62 +308,63 @@ func (s *Stream) start() {
 	s.responseEvent("response.in_progress")
 }
 
+// chunkChoice holds the raw members of a chunk choice that Stream reads.
+type chunkChoice struct {
+	found                                      bool
+	index, delta, finish, logprobs             string
+	reasoning, blocks, content, refusal, calls string
+}
+
+func (ch *chunkChoice) deltaMember(k, v string) bool {
+	switch k {
+	case `"reasoning_content"`:
+		ch.reasoning = v
+	case `"thinking_blocks"`:
+		ch.blocks = v
+	case `"content"`:
+		ch.content = v
+	case `"refusal"`:
+		ch.refusal = v
+	case `"tool_calls"`:
+		ch.calls = v
+	}
+	return true
+}
+
 // choice translates one chunk choice: reasoning, thinking blocks, content,
 // refusal and tool calls, then its finish reason.
-func (s *Stream) choice(ch gjson.Result) {
-	var delta, finish, logprobs gjson.Result
-	ch.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "delta":
-			delta = v
-		case "finish_reason":
-			finish = v
-		case "logprobs":
-			if lp := v.Get("content"); lp.IsArray() {
-				logprobs = lp
+func (s *Stream) choice(ch *chunkChoice) {
+	finish, logprobs := ch.finish, ch.logprobs
+	reasoning, blocks, content, refusal, calls := ch.reasoning, ch.blocks, ch.content, ch.refusal, ch.calls
+	if rawjson.IsString(reasoning) {
+		s.reasoningDelta(stringValue(reasoning))
+	}
+	if blocks != "" {
+		gjson.Parse(blocks).ForEach(func(_, b gjson.Result) bool {
+			if b.IsObject() {
+				s.thinkingBlock(b)
+			}
+			return true
+		})
+	}
+	if rawjson.IsString(content) {
+		var lp gjson.Result
+		if rawjson.IsObject(logprobs) {
+			if l := gjson.Get(logprobs, "content"); l.IsArray() {
+				lp = l
 			}
 		}
-		return true
-	})
-	var reasoning, blocks, content, refusal, calls gjson.Result
-	delta.ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "reasoning_content":
-			reasoning = v
-		case "thinking_blocks":
-			blocks = v
-		case "content":
-			content = v
-		case "refusal":
-			refusal = v
-		case "tool_calls":
-			calls = v
-		}
-		return true
-	})
-	if reasoning.Type == gjson.String {
-		s.reasoningDelta(reasoning.Str)
+		s.contentDelta(stringValue(content), lp)
 	}
-	blocks.ForEach(func(_, b gjson.Result) bool {
-		if b.IsObject() {
-			s.thinkingBlock(b)
-		}
-		return true
-	})
-	if content.Type == gjson.String {
-		s.contentDelta(content.Str, logprobs)
-	}
-	if refusal.Type == gjson.String {
-		s.refusalDelta(refusal.Str)
-	}
-	if !calls.IsArray() {
-		calls = gjson.Result{}
+	if rawjson.IsString(refusal) {
+		s.refusalDelta(stringValue(refusal))
 	}
 	pos := 0
-	calls.ForEach(func(_, tc gjson.Result) bool {
-		if !tc.IsObject() {
+	rawjson.EachElement(calls, func(raw string) bool {
+		if !rawjson.IsObject(raw) {
 			return true
 		}
+		tc := gjson.Parse(raw)
 		index := pos
 		if i := tc.Get("index"); i.Type == gjson.Number {
 			index = int(i.Int())
@@ -288,11 +375,13 @@ func (s *Stream) choice(ch gjson.Result) {
 		if x := tc.Get("extra_content"); x.IsObject() {
 			extra = []byte(x.Raw)
 		}
-		s.toolCall(index, tc.Get("id").Str, fn.Get("name").Str, fn.Get("arguments").Str, extra)
+		// The id and name are kept: copied out of the chunk.
+		id, name := strings.Clone(tc.Get("id").Str), strings.Clone(fn.Get("name").Str)
+		s.toolCall(index, id, name, fn.Get("arguments").Str, extra)
 		return true
 	})
-	if finish.Type == gjson.String && finish.Str != "" {
-		s.finish(finish.Str)
+	if f := stringValue(finish); f != "" {
+		s.finish(strings.Clone(f))
 	}
 }
 

@@ -1,0 +1,109 @@
+package responses
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/polygate/polygate/internal/rawjson"
+)
+
+// readChunkGJSON is the plain gjson reading of a chunk that Chunk's
+// one-pass reader replaced: the oracle of FuzzChunkReader.
+func readChunkGJSON(chunk []byte) (ch chunkChoice, usage, model, tier string, object bool) {
+	c := gjson.ParseBytes(chunk)
+	if !c.IsObject() {
+		return ch, "", "", "", false
+	}
+	var choices gjson.Result
+	c.ForEach(func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "choices":
+			choices = v
+		case "usage":
+			usage = v.Raw
+		case "model":
+			model = v.Raw
+		case "service_tier":
+			tier = v.Raw
+		}
+		return true
+	})
+	if !choices.IsArray() {
+		return ch, usage, model, tier, true
+	}
+	choices.ForEach(func(_, v gjson.Result) bool {
+		if !v.IsObject() {
+			return true
+		}
+		if i := v.Get("index"); i.Type == gjson.Number && i.Int() != 0 {
+			return true
+		}
+		ch.found = true
+		v.ForEach(func(k, m gjson.Result) bool {
+			switch k.Str {
+			case "index":
+				ch.index = m.Raw
+			case "delta":
+				ch.delta = m.Raw
+				m.ForEach(func(dk, dv gjson.Result) bool {
+					ch.deltaMember(`"`+dk.Str+`"`, dv.Raw)
+					return true
+				})
+			case "finish_reason":
+				ch.finish = m.Raw
+			case "logprobs":
+				ch.logprobs = m.Raw
+			}
+			return true
+		})
+		return false
+	})
+	return ch, usage, model, tier, true
+}
+
+// FuzzChunkReader: on valid JSON, Chunk's reader finds what gjson finds,
+// the first time and when the stream's head is skipped; and a stream fed
+// any chunks gives the same events through either reading.
+func FuzzChunkReader(f *testing.F) {
+	for _, b := range seeds(f, "testdata/cases/*/chunks.jsonl") {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":1,"delta":{"content":"no"}},{"index":0,"delta":{"content":"yes\n","refusal":null},"finish_reason":"stop","logprobs":{"content":[]}}],"usage":{"prompt_tokens":1},"service_tier":"flex"}`))
+	f.Add([]byte(`{"usage":null,"choices":[{"delta":{"content":"a"}}]}` + "\n" + `{"usage":null,"choices":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var head string
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if !json.Valid(line) || bytes.Contains(line, []byte(`\u`)) {
+				continue // gjson and the raw reader differ only in names written with escapes
+			}
+			want, usage, model, tier, object := readChunkGJSON(line)
+			trimmed := bytes.TrimSpace(line)
+			for _, skip := range []bool{false, true} {
+				r := chunkReader{c: string(trimmed)}
+				if skip {
+					if head == "" || !bytes.HasPrefix(trimmed, []byte(head)) {
+						continue
+					}
+					r.walk(`"choices"`, len(head))
+					rawjson.MoreMembers(r.c, r.choicesEnd, r.walk)
+				} else {
+					if !object {
+						continue
+					}
+					r.recordHead = true
+					rawjson.Members(r.c, 0, r.walk)
+				}
+				got := r.choice
+				if got != want || (!skip && (r.usage != usage || r.model != model || r.tier != tier)) || skip && r.usage != usage {
+					t.Fatalf("%s (head skipped %v):\n got %+v usage %q model %q tier %q\nwant %+v usage %q model %q tier %q", line, skip, got, r.usage, r.model, r.tier, want, usage, model, tier)
+				}
+				if !skip && r.head != "" {
+					head = r.head
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,278 @@
+package rawjson
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Package rawjson is a minimal walker over JSON text. It hands out the raw
+// text of members and elements, never decoding strings: callers that only
+// copy string text (cache replay and accumulation, stream translation)
+// would waste work unescaping every string they pass, as gjson does.
+//
+// The walker is meant for text already known to be valid JSON. On other
+// text it never panics and always ends, but what it hands out is
+// unspecified.
+
+// skipSpace returns the index of the first non-whitespace byte of s at or
+// after i.
+func SkipSpace(s string, i int) int {
+	for i < len(s) {
+		switch s[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// valueEnd returns the index just past the JSON value that starts at s[i].
+func ValueEnd(s string, i int) int {
+	if i >= len(s) {
+		return i
+	}
+	switch s[i] {
+	case '"':
+		return StringEnd(s, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(s); i++ {
+			switch s[i] {
+			case '"':
+				i = StringEnd(s, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	default: // number, true, false, null
+		for i < len(s) {
+			switch s[i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return i
+			}
+			i++
+		}
+		return i
+	}
+}
+
+// stringEnd returns the index just past the string that starts at s[i].
+// Short strings (names, ids) are scanned byte by byte; past 16 bytes it
+// jumps from quote to quote, a quote preceded by an odd number of
+// backslashes being escaped.
+func StringEnd(s string, i int) int {
+	first := i + 1
+	for i = first; i < len(s) && i < first+16; i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	for ; i < len(s); i++ {
+		j := strings.IndexByte(s[i:], '"')
+		if j < 0 {
+			break
+		}
+		i += j
+		k := i - 1
+		for k >= first && s[k] == '\\' {
+			k--
+		}
+		if (i-1-k)%2 == 0 {
+			return i + 1
+		}
+	}
+	return len(s)
+}
+
+// eachMember calls fn with the raw name (quotes included) and raw value of
+// every member of the object obj, until fn returns false. It does nothing
+// when obj is not an object.
+func EachMember(obj string, fn func(name, value string) bool) {
+	if len(obj) < 2 || obj[0] != '{' {
+		return
+	}
+	i := SkipSpace(obj, 1)
+	for i < len(obj) && obj[i] == '"' {
+		end := StringEnd(obj, i)
+		name := obj[i:end]
+		i = SkipSpace(obj, end)
+		if i >= len(obj) || obj[i] != ':' {
+			return
+		}
+		i = SkipSpace(obj, i+1)
+		end = ValueEnd(obj, i)
+		if !fn(name, obj[i:end]) {
+			return
+		}
+		i = SkipSpace(obj, end)
+		if i >= len(obj) || obj[i] != ',' {
+			return
+		}
+		i = SkipSpace(obj, i+1)
+	}
+}
+
+// eachElement calls fn with the raw text of every element of the array
+// arr, until fn returns false. It does nothing when arr is not an array.
+func EachElement(arr string, fn func(value string) bool) {
+	if len(arr) < 2 || arr[0] != '[' {
+		return
+	}
+	i := SkipSpace(arr, 1)
+	for i < len(arr) && arr[i] != ']' {
+		end := ValueEnd(arr, i)
+		if !fn(arr[i:end]) {
+			return
+		}
+		i = SkipSpace(arr, end)
+		if i >= len(arr) || arr[i] != ',' {
+			return
+		}
+		i = SkipSpace(arr, i+1)
+	}
+}
+
+// memberValue returns the raw value of obj's member name (given with its
+// quotes), or "" when there is none.
+func MemberValue(obj, name string) (value string) {
+	EachMember(obj, func(n, v string) bool {
+		if n == name {
+			value = v
+			return false
+		}
+		return true
+	})
+	return value
+}
+
+// Raw value kinds, told apart by their first byte.
+func IsString(v string) bool { return len(v) >= 2 && v[0] == '"' }
+func IsObject(v string) bool { return len(v) >= 2 && v[0] == '{' }
+func IsArray(v string) bool  { return len(v) >= 2 && v[0] == '[' }
+func IsNull(v string) bool   { return v == "null" }
+func IsNumber(v string) bool { return v != "" && (v[0] == '-' || '0' <= v[0] && v[0] <= '9') }
+
+// stringText returns the text of the raw string v without its quotes.
+func StringText(v string) string { return v[1 : len(v)-1] }
+
+// isEmptyArray reports whether v is an array with no elements.
+func IsEmptyArray(v string) bool {
+	return IsArray(v) && SkipSpace(v, 1) == len(v)-1
+}
+
+// intValue returns the raw number v as an int, if it is written as one.
+func IntValue(v string) (int, bool) {
+	n, err := strconv.Atoi(v)
+	return n, err == nil
+}
+
+// Members walks the members of the object that starts at s[i], for
+// callers that read nested values in the same pass: fn gets each raw name
+// (quotes included) and the index where its value starts, and returns the
+// index just past the value when it read the value itself, or -1 to have
+// it skipped. Members returns the index just past the object, or -1 when
+// s[i] does not start one or fn stopped (by returning -2).
+func Members(s string, i int, fn func(name string, value int) (end int)) int {
+	if i >= len(s) || s[i] != '{' {
+		return -1
+	}
+	i = SkipSpace(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		return i + 1
+	}
+	return members(s, i, fn)
+}
+
+// MoreMembers is Members for the rest of an object whose walk a caller
+// began itself: i is the index just past a member's value.
+func MoreMembers(s string, i int, fn func(name string, value int) (end int)) int {
+	i = SkipSpace(s, i)
+	if i >= len(s) {
+		return -1
+	}
+	switch s[i] {
+	case '}':
+		return i + 1
+	case ',':
+		return members(s, SkipSpace(s, i+1), fn)
+	}
+	return -1
+}
+
+// members walks members from the name at s[i].
+func members(s string, i int, fn func(name string, value int) (end int)) int {
+	for i < len(s) && s[i] == '"' {
+		end := StringEnd(s, i)
+		name := s[i:end]
+		i = SkipSpace(s, end)
+		if i >= len(s) || s[i] != ':' {
+			return -1
+		}
+		i = SkipSpace(s, i+1)
+		switch end = fn(name, i); {
+		case end == -2:
+			return -1
+		case end < i:
+			end = ValueEnd(s, i)
+		}
+		i = SkipSpace(s, end)
+		if i >= len(s) {
+			return -1
+		}
+		switch s[i] {
+		case '}':
+			return i + 1
+		case ',':
+			i = SkipSpace(s, i+1)
+		default:
+			return -1
+		}
+	}
+	return -1
+}
+
+// Elements is Members for the elements of the array that starts at s[i]:
+// fn gets the index where each element starts and returns the index just
+// past it, or -1 to have it skipped, or -2 to stop.
+func Elements(s string, i int, fn func(value int) (end int)) int {
+	if i >= len(s) || s[i] != '[' {
+		return -1
+	}
+	i = SkipSpace(s, i+1)
+	if i < len(s) && s[i] == ']' {
+		return i + 1
+	}
+	for i < len(s) {
+		end := fn(i)
+		switch {
+		case end == -2:
+			return -1
+		case end < i:
+			end = ValueEnd(s, i)
+		}
+		i = SkipSpace(s, end)
+		if i >= len(s) {
+			return -1
+		}
+		switch s[i] {
+		case ']':
+			return i + 1
+		case ',':
+			i = SkipSpace(s, i+1)
+		default:
+			return -1
+		}
+	}
+	return -1
+}
