@@ -2,6 +2,7 @@ package responses
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/polygate/polygate/openai"
 )
@@ -13,7 +14,7 @@ import (
 
 type hubRequest struct {
 	Model               string          `json:"model"`
-	Messages            []any           `json:"messages"`
+	Messages            json.RawMessage `json:"messages"`
 	MaxCompletionTokens json.RawMessage `json:"max_completion_tokens,omitempty"`
 	Temperature         json.RawMessage `json:"temperature,omitempty"`
 	TopP                json.RawMessage `json:"top_p,omitempty"`
@@ -31,6 +32,62 @@ type hubRequest struct {
 	ReasoningEffort     string          `json:"reasoning_effort,omitempty"`
 	Verbosity           string          `json:"verbosity,omitempty"`
 	ServiceTier         string          `json:"service_tier,omitempty"`
+}
+
+// appendJSON appends r as JSON, members in the order of the type's
+// fields (what encoding/json would write, without its reflection: this runs
+// for every translated request). Raw members are written as they are: the
+// translator builds them from valid JSON.
+func (r *hubRequest) appendJSON(b []byte) ([]byte, *openai.Error) {
+	b = append(b, `{"model":`...)
+	b = openai.AppendString(b, r.Model)
+	b = append(b, `,"messages":`...)
+	b = append(b, r.Messages...)
+	raw := func(name string, v json.RawMessage) {
+		if len(v) > 0 {
+			b = append(append(append(b, ',', '"'), name...), '"', ':')
+			b = append(b, v...)
+		}
+	}
+	str := func(name, v string) {
+		if v != "" {
+			b = append(append(append(b, ',', '"'), name...), '"', ':')
+			b = openai.AppendString(b, v)
+		}
+	}
+	raw("max_completion_tokens", r.MaxCompletionTokens)
+	raw("temperature", r.Temperature)
+	raw("top_p", r.TopP)
+	if r.Stream {
+		b = append(b, `,"stream":true`...)
+	}
+	if r.StreamOptions != nil {
+		b = strconv.AppendBool(append(b, `,"stream_options":{"include_usage":`...), r.StreamOptions.IncludeUsage)
+		b = append(b, '}')
+	}
+	if len(r.Tools) > 0 {
+		tools, err := marshal(r.Tools)
+		if err != nil {
+			return nil, err
+		}
+		raw("tools", tools)
+	}
+	raw("tool_choice", r.ToolChoice)
+	if r.ParallelToolCalls != nil {
+		b = strconv.AppendBool(append(b, `,"parallel_tool_calls":`...), *r.ParallelToolCalls)
+	}
+	raw("response_format", r.ResponseFormat)
+	str("user", r.User)
+	str("safety_identifier", r.SafetyIdentifier)
+	str("prompt_cache_key", r.PromptCacheKey)
+	if r.Logprobs {
+		b = append(b, `,"logprobs":true`...)
+	}
+	raw("top_logprobs", r.TopLogprobs)
+	str("reasoning_effort", r.ReasoningEffort)
+	str("verbosity", r.Verbosity)
+	str("service_tier", r.ServiceTier)
+	return append(b, '}'), nil
 }
 
 type hubStreamOpts struct {

@@ -254,14 +254,27 @@ func translate(f *fields, history []byte) (*Request, *openai.Error) {
 	if req.Messages, err = marshal(msgs); err != nil {
 		return nil, err
 	}
-	all := make([]any, 0, 1+len(hist)+len(msgs))
+	// The hub's messages: the instructions, the stored conversation and the
+	// input, spliced from their JSON.
+	all := make([]byte, 0, len(req.Messages)+len(history)+64)
+	all = append(all, '[')
 	if sys != nil {
-		all = append(all, sys)
+		all = append(append(append(all, `{"role":"system","content":`...), sys.Content...), '}')
 	}
-	all = append(all, hist...)
-	all = append(all, msgs...)
-	hub.Messages = all
-	if req.Chat, err = marshal(hub); err != nil {
+	for _, h := range hist {
+		if len(all) > 1 {
+			all = append(all, ',')
+		}
+		all = append(all, h...)
+	}
+	if inner := bytes.TrimSpace(req.Messages[1 : len(req.Messages)-1]); len(inner) > 0 {
+		if len(all) > 1 {
+			all = append(all, ',')
+		}
+		all = append(all, inner...)
+	}
+	hub.Messages = append(all, ']')
+	if req.Chat, err = hub.appendJSON(make([]byte, 0, len(hub.Messages)+256)); err != nil {
 		return nil, err
 	}
 	req.echo = newEcho(f)
@@ -284,7 +297,7 @@ func refuse(f *fields) *openai.Error {
 }
 
 // historyItems splits a JSON array of hub messages into its elements.
-func historyItems(history []byte) ([]any, *openai.Error) {
+func historyItems(history []byte) ([]json.RawMessage, *openai.Error) {
 	history = bytes.TrimSpace(history)
 	if len(history) == 0 {
 		return nil, nil
@@ -293,7 +306,7 @@ func historyItems(history []byte) ([]any, *openai.Error) {
 	if !h.IsArray() || !gjson.ValidBytes(history) {
 		return nil, &openai.Error{Status: http.StatusInternalServerError, Type: openai.TypeServer, Message: "The stored conversation could not be read."}
 	}
-	var out []any
+	var out []json.RawMessage
 	h.ForEach(func(_, m gjson.Result) bool {
 		if m.IsObject() {
 			out = append(out, json.RawMessage(m.Raw))
