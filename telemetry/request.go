@@ -43,7 +43,9 @@ type Request struct {
 	op     string // gen_ai.operation.name
 
 	firstToken atomic.Bool
+	ttft       atomic.Int64 // nanoseconds from start to the first token, set with firstToken
 	ended      atomic.Bool
+	model      string // gen_ai.request.model learnt after the start, set at End
 
 	// Content, kept until End (when the finish reasons are known).
 	prompt, completion string
@@ -85,7 +87,7 @@ func StartRequest(ctx context.Context, endpoint, requestModel string, opt Option
 	if !parent.IsRecording() {
 		return ctx, nil
 	}
-	tracer := parent.TracerProvider().Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL))
+	tracer := tracerOf(parent.TracerProvider())
 	op := Operation(endpoint)
 	r := &Request{tracer: tracer, opt: opt, op: op, start: time.Now()}
 	attrs := make([]attribute.KeyValue, 2, 3)
@@ -101,14 +103,34 @@ func StartRequest(ctx context.Context, endpoint, requestModel string, opt Option
 }
 
 // SetRequestModel names the model the client asked for when it was not
-// known at StartRequest (the body is read after the span starts): it sets
-// gen_ai.request.model and renames the span "<operation> <model>".
+// known at StartRequest (the body is read after the span starts): it
+// renames the span "<operation> <model>", and End sets
+// gen_ai.request.model.
 func (r *Request) SetRequestModel(model string) {
 	if r == nil || model == "" {
 		return
 	}
-	r.span.SetAttributes(semconv.GenAIRequestModel(model))
+	r.model = model
 	r.span.SetName(spanName(r.op, model))
+}
+
+// lastTracer caches the tracer of the last tracer provider seen: a
+// provider's Tracer looks its scope up under a lock on every call, and
+// Caddy has one provider.
+var lastTracer atomic.Pointer[providerTracer]
+
+type providerTracer struct {
+	tp     trace.TracerProvider
+	tracer trace.Tracer
+}
+
+func tracerOf(tp trace.TracerProvider) trace.Tracer {
+	if last := lastTracer.Load(); last != nil && last.tp == tp {
+		return last.tracer
+	}
+	t := tp.Tracer(ScopeName, trace.WithSchemaURL(semconv.SchemaURL))
+	lastTracer.Store(&providerTracer{tp: tp, tracer: t})
+	return t
 }
 
 // SetEndpoint names the endpoint when it was not known at StartRequest
@@ -137,8 +159,8 @@ func (r *Request) FirstToken() {
 		return
 	}
 	now := time.Now()
+	r.ttft.Store(int64(max(now.Sub(r.start), 1)))
 	r.span.AddEvent("polygate.first_token", trace.WithTimestamp(now))
-	r.span.SetAttributes(semconv.GenAIResponseTimeToFirstChunk(now.Sub(r.start).Seconds()))
 }
 
 // RecordsContent reports whether Content records anything: the request
@@ -161,6 +183,12 @@ func (r *Request) End(res Result) {
 		return
 	}
 	attrs := make([]attribute.KeyValue, 0, 16)
+	if r.model != "" {
+		attrs = append(attrs, semconv.GenAIRequestModel(r.model))
+	}
+	if ttft := r.ttft.Load(); ttft > 0 {
+		attrs = append(attrs, semconv.GenAIResponseTimeToFirstChunk(time.Duration(ttft).Seconds()))
+	}
 	if res.Provider != "" {
 		attrs = append(attrs,
 			semconv.GenAIProviderNameKey.String(r.opt.system(res.Provider)),

@@ -94,10 +94,12 @@ func (g *Guardrail) End(verdict, action string) {
 	if g == nil || !g.ended.CompareAndSwap(false, true) {
 		return
 	}
-	if verdict != "" {
+	switch {
+	case verdict != "" && action != "":
+		g.span.SetAttributes(AttrGuardrailVerdict.String(verdict), AttrGuardrailAction.String(action))
+	case verdict != "":
 		g.span.SetAttributes(AttrGuardrailVerdict.String(verdict))
-	}
-	if action != "" {
+	case action != "":
 		g.span.SetAttributes(AttrGuardrailAction.String(action))
 	}
 	g.span.End()
