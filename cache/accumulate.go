@@ -85,7 +85,28 @@ func (a *Accumulator) Add(data []byte) {
 		a.broken = true
 		return
 	}
-	rawjson.EachMember(root, func(k, v string) bool {
+	// One pass: choices, their deltas and tool calls are walked where they
+	// are instead of being skipped first and walked again.
+	rawjson.Members(root, 0, func(k string, at int) int {
+		if k == `"choices"` {
+			end := rawjson.Elements(root, at, func(el int) int {
+				end := a.addChoice(root, el)
+				if end < 0 {
+					a.broken = true
+					return -2
+				}
+				return end
+			})
+			if end < 0 && !a.broken {
+				a.broken = true // not an array
+			}
+			if a.broken {
+				return -2
+			}
+			return end
+		}
+		end := rawjson.ValueEnd(root, at)
+		v := root[at:end]
 		switch k {
 		case `"id"`:
 			if len(a.id) == 0 && rawjson.IsString(v) {
@@ -111,19 +132,13 @@ func (a *Accumulator) Add(data []byte) {
 			if rawjson.IsObject(v) {
 				a.usage = append(a.usage[:0], v...)
 			}
-		case `"choices"`:
-			if !rawjson.IsArray(v) {
-				a.broken = true
-				break
-			}
-			rawjson.EachElement(v, func(ch string) bool {
-				a.broken = !a.addChoice(ch)
-				return !a.broken
-			})
 		case `"error"`:
 			a.broken = !rawjson.IsNull(v)
 		}
-		return !a.broken
+		if a.broken {
+			return -2
+		}
+		return end
 	})
 	if a.Limit > 0 && a.size > a.Limit {
 		a.broken = true
@@ -165,13 +180,17 @@ func (cs *choiceState) tool(j int) *toolState {
 	return &cs.tools[j]
 }
 
-func (a *Accumulator) addChoice(ch string) bool {
+// addChoice adds the choice that starts at root[at] and returns the index
+// just past it, or -1 when the stream cannot be completed from it.
+func (a *Accumulator) addChoice(root string, at int) int {
+	end := rawjson.ValueEnd(root, at)
+	ch := root[at:end]
 	if !rawjson.IsObject(ch) {
-		return false
+		return -1
 	}
 	i, ok := rawjson.IntValue(rawjson.MemberValue(ch, `"index"`))
 	if !ok || i < 0 || i >= maxChoices {
-		return false
+		return -1
 	}
 	cs := a.choice(i)
 	cs.seen = true
@@ -192,7 +211,10 @@ func (a *Accumulator) addChoice(ch string) bool {
 		}
 		return ok
 	})
-	return ok
+	if !ok {
+		return -1
+	}
+	return end
 }
 
 func (a *Accumulator) addDelta(cs *choiceState, d string) bool {

@@ -174,7 +174,7 @@ func (g *Gateway) serveStream(c *Call, x *chatExchange, stream providers.EventSt
 			c.trace.FirstToken()
 		}
 		if counting {
-			output = append(output, getNoCopy(data, "choices.0.delta.content").Str...)
+			output = appendDeltaContent(output, data)
 		}
 		batch.add(data)
 		if batch.full() && batch.send() != nil {

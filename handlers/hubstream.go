@@ -65,7 +65,7 @@ func (g *Gateway) streamHub(c *Call, stream providers.EventStream, first []byte,
 	failed := false
 	emit := func(chunk []byte) bool {
 		if counting {
-			output = append(output, getNoCopy(chunk, "choices.0.delta.content").Str...)
+			output = appendDeltaContent(output, chunk)
 		}
 		events, ok := t.chunk(chunk)
 		if !ok {
