@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/polygate/polygate/internal/rawjson"
 )
 
 // StreamStage is one output guardrail running over one streamed text (a choice's content or a
@@ -197,22 +199,31 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 	f.refs = f.refs[:0]
 	s := bytesString(chunk)
 	// One pass over the chunk's members finds both (the first of each, as
-	// gjson.Get would).
-	var choices, usage gjson.Result
-	gjson.Parse(s).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "choices":
-			if !choices.Exists() {
-				choices = v
+	// gjson.Get would), decoding none of the others; choices keeps its
+	// offset, so that its texts' indexes are the chunk's.
+	var choices gjson.Result
+	sawChoices, hasUsage, sawUsage := false, false, false
+	rawjson.Members(s, rawjson.SkipSpace(s, 0), func(name string, at int) int {
+		switch name {
+		case `"choices"`:
+			if !sawChoices {
+				sawChoices = true
+				end := rawjson.ValueEnd(s, at)
+				if v := s[at:end]; rawjson.IsObject(v) || rawjson.IsArray(v) {
+					choices = gjson.Result{Type: gjson.JSON, Raw: v, Index: at}
+				}
+				return end
 			}
-		case "usage":
-			if !usage.Exists() {
-				usage = v
+		case `"usage"`:
+			if !sawUsage {
+				end := rawjson.ValueEnd(s, at)
+				v := s[at:end]
+				sawUsage, hasUsage = true, rawjson.IsObject(v) || rawjson.IsArray(v)
+				return end
 			}
 		}
-		return true
+		return -1
 	})
-	hasUsage := usage.Type == gjson.JSON
 	if !choices.IsArray() || strings.TrimSpace(choices.Raw[1:len(choices.Raw)-1]) == "" {
 		return append(f.out, chunk), false
 	}
