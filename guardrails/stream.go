@@ -119,6 +119,11 @@ type StreamFilter struct {
 	scratch []byte
 
 	id, created, model, fingerprint string // raw JSON values for chunks built here
+
+	// head is the start of the stream's chunks up to the value of their
+	// "choices" (id, object, created, model...), which every chunk of a
+	// stream repeats: a chunk that starts with it is read from there.
+	head string
 }
 
 // NewStream returns a filter for one streamed response, or nil if the chain has no output
@@ -203,10 +208,14 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 	// offset, so that its texts' indexes are the chunk's.
 	var choices gjson.Result
 	sawChoices, hasUsage, sawUsage := false, false, false
-	rawjson.Members(s, rawjson.SkipSpace(s, 0), func(name string, at int) int {
+	var walk func(name string, at int) int
+	walk = func(name string, at int) int {
 		switch name {
 		case `"choices"`:
 			if !sawChoices {
+				if f.head == "" && !sawUsage {
+					f.head = strings.Clone(s[:at])
+				}
 				sawChoices = true
 				end := rawjson.ValueEnd(s, at)
 				if v := s[at:end]; rawjson.IsObject(v) || rawjson.IsArray(v) {
@@ -223,7 +232,12 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 			}
 		}
 		return -1
-	})
+	}
+	if f.head != "" && strings.HasPrefix(s, f.head) {
+		rawjson.MoreMembers(s, walk(`"choices"`, len(f.head)), walk)
+	} else {
+		rawjson.Members(s, rawjson.SkipSpace(s, 0), walk)
+	}
 	if !choices.IsArray() || strings.TrimSpace(choices.Raw[1:len(choices.Raw)-1]) == "" {
 		return append(f.out, chunk), false
 	}

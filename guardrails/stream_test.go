@@ -365,3 +365,37 @@ func TestStreamHoldIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamHeadSkipped: chunks written in OpenAI's member order (id,
+// object, created, model before choices) are read from their choices once
+// the stream's head is known, and redaction still lands on the right bytes,
+// also when a chunk's head differs (another model) and when usage comes
+// before choices.
+func TestStreamHeadSkipped(t *testing.T) {
+	chain := NewChain([]Guardrail{newPII(t, "redact", []string{"output"})})
+	f := chain.NewStream(context.Background())
+	chunk := func(head, content string) []byte {
+		c, _ := json.Marshal(content)
+		return []byte(head + `"choices":[{"index":0,"delta":{"content":` + string(c) + `},"logprobs":null,"finish_reason":null}]}`)
+	}
+	head := `{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m",`
+	chunks := [][]byte{
+		chunk(head, "Write to "),
+		chunk(head, "jane.doe@"),
+		chunk(`{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"other",`, "example.com"),
+		chunk(`{"usage":null,`, " now"),
+		chunk(head, " please."),
+		[]byte(head + `"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`),
+	}
+	out, done := runStream(t, f, chunks)
+	if done {
+		t.Fatal("blocked")
+	}
+	text, finish := collect(t, out, 0)
+	if strings.Contains(text, "jane.doe") || !strings.Contains(text, "Write to ") || !strings.HasSuffix(text, " now please.") || finish != "stop" {
+		t.Errorf("text %q, finish %q", text, finish)
+	}
+	if want := head + `"choices":`; f.head != want {
+		t.Errorf("head %q, want %q", f.head, want)
+	}
+}
