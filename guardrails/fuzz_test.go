@@ -70,3 +70,25 @@ func FuzzStreamRedactor(f *testing.F) {
 		}
 	})
 }
+
+// TestStreamRedactorContext: cases the fuzzer found where a stream, resuming
+// inside a run that began before its scan position, judged a part of the
+// run that the whole text does not match (a card number inside a longer
+// digit run, a JWT followed by another segment, an address whose local part
+// is too long).
+func TestStreamRedactorContext(t *testing.T) {
+	p := newPII(t, "redact", []string{"output"})
+	for _, parts := range [][]string{
+		{"000 45674920 7946 0", "958"},
+		{"eyJ00000000000000000.eyJ000000000000000000000000.00000000000000000000.", "0"},
+		{strings.Repeat("0", 65), "000@0.AA"},
+		{strings.Repeat("a", 40) + " ", "b@example.com"},
+	} {
+		text := strings.Join(parts, "")
+		want := batchRedact(p.tg, text)
+		released, _ := streamText(p.tg, parts)
+		if got := strings.Join(released, ""); got != want {
+			t.Errorf("parts %q: stream %q, batch %q", parts, got, want)
+		}
+	}
+}

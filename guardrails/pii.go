@@ -185,6 +185,10 @@ func nextDigit(s string, i int) int {
 
 type emailDetector struct{}
 
+// emailLocalMax bounds how far back a local part is followed: past 64
+// characters (with the dots that may lead it) no address starts there.
+const emailLocalMax = 72
+
 func isLocalChar(c byte) bool {
 	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
 }
@@ -200,14 +204,17 @@ func (emailDetector) next(s string, pos int, final bool) (int, int, int) {
 		}
 		at := i + j
 		i = at + 1
-		ls := at
-		for ls > pos && isLocalChar(s[ls-1]) {
-			ls--
+		// The local part is judged whole, also when it began before pos
+		// (in the context, which streams keep long enough: ctxKeep).
+		run := at
+		for run > 0 && at-run <= emailLocalMax && isLocalChar(s[run-1]) {
+			run--
 		}
+		ls := max(run, pos)
 		for ls < at && s[ls] == '.' {
 			ls++
 		}
-		if ls == at || at-ls > 64 {
+		if ls == at || at-ls > 64 || at-run-dotsAt(s, run, at) > 64 {
 			continue
 		}
 		de := at + 1
@@ -239,6 +246,16 @@ func (emailDetector) next(s string, pos int, final bool) (int, int, int) {
 		h = n
 	}
 	return -1, -1, h
+}
+
+// dotsAt counts the dots that start s[from:to] (they are not part of a
+// local part).
+func dotsAt(s string, from, to int) int {
+	k := from
+	for k < to && s[k] == '.' {
+		k++
+	}
+	return k - from
 }
 
 // emailDomainEnd validates the domain s[from:to] (trailing dots and dashes are not part of it)
@@ -302,7 +319,10 @@ func (cardDetector) next(s string, pos int, final bool) (int, int, int) {
 			break
 		}
 		open := !final && (e == n || (e == n-1 && (s[e] == ' ' || s[e] == '-')))
-		ok := leftFree(s, q) && s[q] >= '2' && s[q] <= '6'
+		// A run that began before pos (pos inside it, after a separator)
+		// was judged whole from its start: judged again from here, a part
+		// of it could pass for a card that the whole run is not.
+		ok := !runBefore(s, q) && leftFree(s, q) && s[q] >= '2' && s[q] <= '6'
 		if ok && open && digits <= 19 {
 			return -1, -1, q
 		}
@@ -312,6 +332,12 @@ func (cardDetector) next(s string, pos int, final bool) (int, int, int) {
 		q = e
 	}
 	return -1, -1, n
+}
+
+// runBefore reports whether the digit at s[q] continues a run of digits
+// with single space or dash separators that starts before q.
+func runBefore(s string, q int) bool {
+	return q > 0 && isDigit(s[q-1]) || q > 1 && (s[q-1] == ' ' || s[q-1] == '-') && isDigit(s[q-2])
 }
 
 // luhn reports whether the digits pass the Luhn check.

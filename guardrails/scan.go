@@ -128,8 +128,9 @@ func (g *textGuard) checkText(s string, found func(det int)) (out string, blocke
 }
 
 // ctxKeep is how many bytes of already released text a stream keeps before its scan position,
-// so detectors can look at the character before a match.
-const ctxKeep = 16
+// so detectors can look at what comes before a match: the character before it, the run of
+// digits a card number continues, the local part of an address (emailLocalMax).
+const ctxKeep = emailLocalMax + 8
 
 // scanStream runs a textGuard over one streamed text.
 type scanStream struct {

@@ -197,6 +197,9 @@ func jwtAt(s string, q int, final bool) (end int, open, ok bool) {
 			end = e3
 		}
 	}
+	if !final && end == n-1 && s[end] == '.' {
+		return 0, true, false // another segment may follow: then it is no token
+	}
 	if end < n && (isTokenChar(s[end]) || (s[end] == '.' && end+1 < n && isB64URL(s[end+1]))) {
 		return 0, false, false
 	}
