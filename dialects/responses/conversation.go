@@ -54,13 +54,8 @@ func OutputMessages(response []byte) ([]byte, *openai.Error) {
 // with one plain output_text part, the usual answer, whose hub message is
 // built without the general conversion.
 func onlyText(output gjson.Result) (text string, ok bool) {
-	var item gjson.Result
-	n := 0
-	output.ForEach(func(_, v gjson.Result) bool {
-		item, n = v, n+1
-		return n < 2
-	})
-	if n != 1 || !item.IsObject() {
+	item, ok := soleObject(output)
+	if !ok {
 		return "", false
 	}
 	var content gjson.Result
@@ -79,13 +74,8 @@ func onlyText(output gjson.Result) (text string, ok bool) {
 	if !message || !assistant || !content.IsArray() {
 		return "", false
 	}
-	var part gjson.Result
-	n = 0
-	content.ForEach(func(_, v gjson.Result) bool {
-		part, n = v, n+1
-		return n < 2
-	})
-	if n != 1 || !part.IsObject() {
+	part, ok := soleObject(content)
+	if !ok {
 		return "", false
 	}
 	var textValue gjson.Result
@@ -106,4 +96,16 @@ func onlyText(output gjson.Result) (text string, ok bool) {
 		return "", false
 	}
 	return textValue.Str, true
+}
+
+// soleObject returns the element of an array that holds one object and
+// nothing else.
+func soleObject(arr gjson.Result) (gjson.Result, bool) {
+	var only gjson.Result
+	n := 0
+	arr.ForEach(func(_, v gjson.Result) bool {
+		only, n = v, n+1
+		return n < 2
+	})
+	return only, n == 1 && only.IsObject()
 }

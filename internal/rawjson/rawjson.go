@@ -220,26 +220,35 @@ func members(s string, i int, fn func(name string, value int) (end int)) int {
 			return -1
 		}
 		i = SkipSpace(s, i+1)
-		switch end = fn(name, i); {
-		case end == -2:
-			return -1
-		case end < i:
-			end = ValueEnd(s, i)
-		}
-		i = SkipSpace(s, end)
-		if i >= len(s) {
-			return -1
-		}
-		switch s[i] {
-		case '}':
-			return i + 1
-		case ',':
-			i = SkipSpace(s, i+1)
-		default:
-			return -1
+		var done int
+		if i, done = afterValue(s, i, fn(name, i), '}'); done != 0 {
+			return done
 		}
 	}
 	return -1
+}
+
+// afterValue continues a walk past the value that starts at s[at] and
+// that fn said ends at end (-1: skip it; -2: stop): it returns the index of
+// the next member or element, or done, non-zero, when the walk is over
+// (the index past the closing byte, or -1).
+func afterValue(s string, at, end int, closing byte) (next, done int) {
+	switch {
+	case end == -2:
+		return 0, -1
+	case end < at:
+		end = ValueEnd(s, at)
+	}
+	i := SkipSpace(s, end)
+	switch {
+	case i >= len(s):
+		return 0, -1
+	case s[i] == closing:
+		return 0, i + 1
+	case s[i] == ',':
+		return SkipSpace(s, i+1), 0
+	}
+	return 0, -1
 }
 
 // Elements is Members for the elements of the array that starts at s[i]:
@@ -254,24 +263,9 @@ func Elements(s string, i int, fn func(value int) (end int)) int {
 		return i + 1
 	}
 	for i < len(s) {
-		end := fn(i)
-		switch {
-		case end == -2:
-			return -1
-		case end < i:
-			end = ValueEnd(s, i)
-		}
-		i = SkipSpace(s, end)
-		if i >= len(s) {
-			return -1
-		}
-		switch s[i] {
-		case ']':
-			return i + 1
-		case ',':
-			i = SkipSpace(s, i+1)
-		default:
-			return -1
+		var done int
+		if i, done = afterValue(s, i, fn(i), ']'); done != 0 {
+			return done
 		}
 	}
 	return -1

@@ -109,3 +109,48 @@ func FuzzWalk(f *testing.F) {
 		}
 	})
 }
+
+// TestMembersAndElements: the position walkers hand out what EachMember and
+// EachElement hand out, end where the value ends, and stop when asked.
+func TestMembersAndElements(t *testing.T) {
+	obj := ` {"a" : 1 , "b":[1, {"c":"]"} ],"d":{"e":null} } ,`
+	at := SkipSpace(obj, 0)
+	var names, values []string
+	end := Members(obj, at, func(name string, v int) int {
+		e := ValueEnd(obj, v)
+		names, values = append(names, name), append(values, obj[v:e])
+		if name == `"b"` {
+			var elems []string
+			if got := Elements(obj, v, func(el int) int { elems = append(elems, obj[el:ValueEnd(obj, el)]); return -1 }); got != e {
+				t.Errorf("Elements ended at %d, want %d", got, e)
+			}
+			if strings.Join(elems, "|") != `1|{"c":"]"}` {
+				t.Errorf("elements %q", elems)
+			}
+		}
+		return -1
+	})
+	if want := strings.LastIndexByte(obj, '}') + 1; end != want {
+		t.Errorf("Members ended at %d, want %d", end, want)
+	}
+	if strings.Join(names, "|") != `"a"|"b"|"d"` || strings.Join(values, "|") != `1|[1, {"c":"]"} ]|{"e":null}` {
+		t.Errorf("members %q = %q", names, values)
+	}
+	var seen []string
+	if Members(obj, at, func(name string, _ int) int { seen = append(seen, name); return -2 }) != -1 || len(seen) != 1 {
+		t.Errorf("a stopped walk: %q", seen)
+	}
+	// MoreMembers resumes after a value the caller read itself.
+	var rest []string
+	b := strings.Index(obj, "[")
+	if MoreMembers(obj, ValueEnd(obj, b), func(name string, _ int) int { rest = append(rest, name); return -1 }) != end || strings.Join(rest, "|") != `"d"` {
+		t.Errorf("MoreMembers: %q", rest)
+	}
+	for _, bad := range []string{`{"a":1`, `{"a" 1}`, `{"a":1;}`, `[1 2]`, `x`, ``} {
+		Members(bad, 0, func(string, int) int { return -1 })
+		Elements(bad, 0, func(int) int { return -1 })
+	}
+	if Members(`{}`, 0, nil) != 2 || Elements(`[ ]`, 0, nil) != 3 {
+		t.Error("empty object or array")
+	}
+}
