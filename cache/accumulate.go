@@ -35,6 +35,10 @@ type Accumulator struct {
 	choices                                      []choiceState
 	size                                         int
 	broken                                       bool
+
+	head                               string // the stream's chunks up to the value of "choices"
+	root                               string // the chunk being added
+	recordHead, sawOther, afterChoices bool
 }
 
 // choiceState accumulates one choice.
@@ -63,6 +67,7 @@ func (a *Accumulator) Reset() {
 	a.choices = a.choices[:0]
 	a.size = 0
 	a.broken = false
+	a.head = ""
 }
 
 // Add takes the data of one event of the stream: a chat.completion.chunk
@@ -86,63 +91,95 @@ func (a *Accumulator) Add(data []byte) {
 		return
 	}
 	// One pass: choices, their deltas and tool calls are walked where they
-	// are instead of being skipped first and walked again.
-	rawjson.Members(root, 0, func(k string, at int) int {
-		if k == `"choices"` {
-			end := rawjson.Elements(root, at, func(el int) int {
-				end := a.addChoice(root, el)
-				if end < 0 {
-					a.broken = true
-					return -2
-				}
-				return end
-			})
-			if end < 0 && !a.broken {
-				a.broken = true // not an array
-			}
-			if a.broken {
+	// are instead of being skipped first and walked again; the members
+	// before choices that every chunk of a stream repeats (its head) are
+	// skipped once seen: they carry the same values.
+	// The head kept is that of the last chunk read whole, and only while
+	// what it set is what the accumulator holds.
+	a.root, a.sawOther, a.afterChoices = root, false, false
+	if a.head != "" && strings.HasPrefix(root, a.head) {
+		a.afterChoices = true
+		rawjson.MoreMembers(root, a.member(`"choices"`, len(a.head)), a.member)
+	} else {
+		a.head, a.recordHead = "", true
+		rawjson.Members(root, 0, a.member)
+		a.recordHead = false
+	}
+	a.root = ""
+	if a.Limit > 0 && a.size > a.Limit {
+		a.broken = true
+	}
+}
+
+// member adds the member k of the chunk a.root whose value starts at at;
+// it returns the index past the value, or -2 when the stream cannot be
+// completed.
+func (a *Accumulator) member(k string, at int) int {
+	root := a.root
+	switch k {
+	case `"choices"`:
+		if a.recordHead && !a.sawOther && !a.afterChoices {
+			a.head = strings.Clone(root[:at])
+		}
+		a.afterChoices = true
+	case `"id"`, `"object"`, `"created"`, `"model"`, `"system_fingerprint"`, `"service_tier"`:
+		if a.afterChoices {
+			a.head = "" // set after the head: a later head would not restore it
+		}
+	default:
+		a.sawOther = true // usage, error or unknown: not part of a head
+	}
+	if k == `"choices"` {
+		end := rawjson.Elements(root, at, func(el int) int {
+			end := a.addChoice(root, el)
+			if end < 0 {
+				a.broken = true
 				return -2
 			}
 			return end
-		}
-		end := rawjson.ValueEnd(root, at)
-		v := root[at:end]
-		switch k {
-		case `"id"`:
-			if len(a.id) == 0 && rawjson.IsString(v) {
-				a.id = append(a.id, v...)
-			}
-		case `"created"`:
-			if rawjson.IsNumber(v) {
-				a.created = append(a.created[:0], v...)
-			}
-		case `"model"`:
-			if rawjson.IsString(v) {
-				a.model = append(a.model[:0], v...)
-			}
-		case `"system_fingerprint"`:
-			if rawjson.IsString(v) {
-				a.fingerprint = append(a.fingerprint[:0], v...)
-			}
-		case `"service_tier"`:
-			if rawjson.IsString(v) {
-				a.tier = append(a.tier[:0], v...)
-			}
-		case `"usage"`:
-			if rawjson.IsObject(v) {
-				a.usage = append(a.usage[:0], v...)
-			}
-		case `"error"`:
-			a.broken = !rawjson.IsNull(v)
+		})
+		if end < 0 && !a.broken {
+			a.broken = true // not an array
 		}
 		if a.broken {
 			return -2
 		}
 		return end
-	})
-	if a.Limit > 0 && a.size > a.Limit {
-		a.broken = true
 	}
+	end := rawjson.ValueEnd(root, at)
+	v := root[at:end]
+	switch k {
+	case `"id"`:
+		if len(a.id) == 0 && rawjson.IsString(v) {
+			a.id = append(a.id, v...)
+		}
+	case `"created"`:
+		if rawjson.IsNumber(v) {
+			a.created = append(a.created[:0], v...)
+		}
+	case `"model"`:
+		if rawjson.IsString(v) {
+			a.model = append(a.model[:0], v...)
+		}
+	case `"system_fingerprint"`:
+		if rawjson.IsString(v) {
+			a.fingerprint = append(a.fingerprint[:0], v...)
+		}
+	case `"service_tier"`:
+		if rawjson.IsString(v) {
+			a.tier = append(a.tier[:0], v...)
+		}
+	case `"usage"`:
+		if rawjson.IsObject(v) {
+			a.usage = append(a.usage[:0], v...)
+		}
+	case `"error"`:
+		a.broken = !rawjson.IsNull(v)
+	}
+	if a.broken {
+		return -2
+	}
+	return end
 }
 
 // choice returns the state of choice i, adding empty ones up to it.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/polygate/polygate/openai"
 )
 
@@ -246,5 +248,37 @@ func TestAccumulatorToolCallIndexVariants(t *testing.T) {
 	}
 	if !cc.Choices[0].Message.Content.IsNull() {
 		t.Errorf("content = %+v, want null", cc.Choices[0].Message.Content)
+	}
+}
+
+// TestAccumulatorHead: chunks that repeat the stream's head are read from
+// their choices; a chunk whose head differs (another model, usage first)
+// is read whole, and an error in the head still breaks the stream.
+func TestAccumulatorHead(t *testing.T) {
+	head := `{"id":"c1","object":"chat.completion.chunk","created":5,"model":"m1",`
+	got, ok := accumulate(t, byteChunks([]string{
+		head + `"choices":[{"index":0,"delta":{"role":"assistant","content":"a"},"finish_reason":null}]}`,
+		head + `"choices":[{"index":0,"delta":{"content":"b"},"finish_reason":null}]}`,
+		`{"id":"c1","object":"chat.completion.chunk","created":5,"model":"m2","choices":[{"index":0,"delta":{"content":"c"},"finish_reason":null}]}`,
+		`{"usage":null,"id":"c1","choices":[{"index":0,"delta":{"content":"d"},"finish_reason":"stop"}]}`,
+		head + `"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":4,"total_tokens":5}}`,
+	}))
+	if !ok {
+		t.Fatal("incomplete")
+	}
+	if c := gjson.GetBytes(got, "choices.0.message.content").Str; c != "abcd" {
+		t.Errorf("content %q", c)
+	}
+	if m := gjson.GetBytes(got, "model").Str; m != "m1" {
+		t.Errorf("model %q, want the last one sent (m1)", m)
+	}
+	if u := gjson.GetBytes(got, "usage.completion_tokens").Int(); u != 4 {
+		t.Errorf("usage %s", got)
+	}
+	if _, ok := accumulate(t, byteChunks([]string{
+		head + `"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}`,
+		`{"id":"c1","error":{"message":"x"},"choices":[]}`,
+	})); ok {
+		t.Error("an error member did not break the stream")
 	}
 }

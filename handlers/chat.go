@@ -152,6 +152,7 @@ func (g *Gateway) serveStream(c *Call, x *chatExchange, stream providers.EventSt
 	batch := eventBatch{w: w}
 	defer batch.release()
 	var output []byte // the text sent, counted if the usage chunk never comes
+	var sent deltaText
 	counting := g.Accounting != nil
 	defer func() {
 		if counting {
@@ -174,7 +175,7 @@ func (g *Gateway) serveStream(c *Call, x *chatExchange, stream providers.EventSt
 			c.trace.FirstToken()
 		}
 		if counting {
-			output = appendDeltaContent(output, data)
+			output = sent.appendTo(output, data)
 		}
 		batch.add(data)
 		if batch.full() && batch.send() != nil {

@@ -9,17 +9,20 @@ import (
 	"github.com/polygate/polygate/internal/rawjson"
 )
 
-// appendDeltaContent appends the text of choices[0].delta.content of a
-// chat.completion.chunk to dst: what gjson's path of that name gives, in
-// one pass that decodes no other value (it runs for every chunk of every
-// stream a gateway with accounting relays).
-func appendDeltaContent(dst, chunk []byte) []byte {
+// deltaText reads the text of choices[0].delta.content of a stream's
+// chat.completion.chunks: what gjson's path of that name gives, in one
+// pass that decodes no other value (it runs for every chunk of every
+// stream a gateway with accounting relays). The members before "choices",
+// which every chunk of a stream repeats, are skipped once seen.
+type deltaText struct {
+	head string // the stream's chunks up to the value of their first "choices"
+}
+
+// appendTo appends the chunk's text to dst.
+func (d *deltaText) appendTo(dst, chunk []byte) []byte {
 	s := unsafe.String(unsafe.SliceData(chunk), len(chunk))
 	var content string
-	rawjson.Members(s, rawjson.SkipSpace(s, 0), func(name string, at int) int {
-		if name != `"choices"` {
-			return -1
-		}
+	choices := func(at int) {
 		first := true
 		rawjson.Elements(s, at, func(el int) int {
 			if !first {
@@ -40,8 +43,21 @@ func appendDeltaContent(dst, chunk []byte) []byte {
 				})
 			})
 		})
-		return -2 // the first "choices" is the one
-	})
+	}
+	if d.head != "" && strings.HasPrefix(s, d.head) {
+		choices(len(d.head))
+	} else {
+		rawjson.Members(s, rawjson.SkipSpace(s, 0), func(name string, at int) int {
+			if name != `"choices"` {
+				return -1
+			}
+			if d.head == "" {
+				d.head = strings.Clone(s[:at])
+			}
+			choices(at)
+			return -2 // the first "choices" is the one
+		})
+	}
 	if !rawjson.IsString(content) {
 		return dst
 	}

@@ -50,7 +50,8 @@ func (g *Gateway) streamHub(c *Call, stream providers.EventStream, first []byte,
 	defer stream.Close()
 	ew := newEventWriter(c)
 	defer ew.close()
-	var output []byte
+	var output []byte // the text sent, counted if the stream is cut
+	var sent deltaText
 	counting := g.Accounting != nil
 	defer func() {
 		if counting {
@@ -65,7 +66,7 @@ func (g *Gateway) streamHub(c *Call, stream providers.EventStream, first []byte,
 	failed := false
 	emit := func(chunk []byte) bool {
 		if counting {
-			output = appendDeltaContent(output, chunk)
+			output = sent.appendTo(output, chunk)
 		}
 		events, ok := t.chunk(chunk)
 		if !ok {

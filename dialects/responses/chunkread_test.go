@@ -107,3 +107,27 @@ func FuzzChunkReader(f *testing.F) {
 		}
 	})
 }
+
+// TestStreamHeadChanges: a chunk whose head differs is read whole, and a
+// service_tier after the choices makes the next chunk be read whole too,
+// so the tier is always the last one sent.
+func TestStreamHeadChanges(t *testing.T) {
+	s := NewStream(testRequest(t, `{"model":"m","input":"hi","stream":true}`))
+	head := `{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","service_tier":"default",`
+	for _, c := range []string{
+		head + `"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}`,
+		`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","service_tier":"priority","choices":[{"index":0,"delta":{"content":"a"}}]}`,
+		head + `"choices":[{"index":0,"delta":{"content":"b"}}],"service_tier":"flex"}`,
+		head + `"choices":[{"index":0,"delta":{"content":"c"},"finish_reason":"stop"}]}`,
+		head + `"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}}`,
+	} {
+		s.Chunk([]byte(c))
+	}
+	resp := s.Response()
+	if tier := gjson.GetBytes(resp, "service_tier").Str; tier != "default" {
+		t.Errorf("service_tier %q, want the last one sent (default)", tier)
+	}
+	if text := gjson.GetBytes(resp, "output.0.content.0.text").Str; text != "abc" {
+		t.Errorf("text %q in %s", text, resp)
+	}
+}

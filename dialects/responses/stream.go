@@ -143,9 +143,7 @@ func (s *Stream) Chunk(chunk []byte) []byte {
 		}
 		r.recordHead = true
 		rawjson.Members(c, i, r.walk)
-		if r.head != "" {
-			s.head = strings.Clone(r.head)
-		}
+		s.head = strings.Clone(r.head) // the last head read whole, or none
 	}
 	if !s.started {
 		if m := stringValue(r.model); m != "" {
@@ -155,6 +153,9 @@ func (s *Stream) Chunk(chunk []byte) []byte {
 	}
 	if t := stringValue(r.tier); t != "" && t != s.st.serviceTier {
 		s.st.serviceTier = strings.Clone(t)
+	}
+	if r.tierAfterChoices {
+		s.head = ""
 	}
 	if r.choice.found && !s.finished {
 		s.choice(&r.choice)
@@ -180,6 +181,7 @@ type chunkReader struct {
 	recordHead         bool   // set head when "choices" comes before "usage"
 	head               string // the chunk up to the value of "choices"
 	sawUsage           bool
+	tierAfterChoices   bool // a service_tier after the head: a later head would not restore it
 }
 
 func (r *chunkReader) value(v int) (string, int) {
@@ -206,6 +208,7 @@ func (r *chunkReader) walk(name string, v int) (end int) {
 		r.model, end = r.value(v)
 	case `"service_tier"`:
 		r.tier, end = r.value(v)
+		r.tierAfterChoices = r.choicesEnd > 0
 	default:
 		return -1
 	}
