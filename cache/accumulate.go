@@ -36,9 +36,8 @@ type Accumulator struct {
 	size                                         int
 	broken                                       bool
 
-	head                               string // the stream's chunks up to the value of "choices"
-	root                               string // the chunk being added
-	recordHead, sawOther, afterChoices bool
+	head rawjson.Head // the members the stream's chunks repeat
+	root string       // the chunk being added
 }
 
 // choiceState accumulates one choice.
@@ -67,7 +66,7 @@ func (a *Accumulator) Reset() {
 	a.choices = a.choices[:0]
 	a.size = 0
 	a.broken = false
-	a.head = ""
+	a.head.Forget()
 }
 
 // Add takes the data of one event of the stream: a chat.completion.chunk
@@ -91,20 +90,13 @@ func (a *Accumulator) Add(data []byte) {
 		return
 	}
 	// One pass: choices, their deltas and tool calls are walked where they
-	// are instead of being skipped first and walked again; the members
-	// before choices that every chunk of a stream repeats (its head) are
-	// skipped once seen: they carry the same values.
-	// The head kept is that of the last chunk read whole, and only while
-	// what it set is what the accumulator holds.
-	a.root, a.sawOther, a.afterChoices = root, false, false
-	if a.head != "" && strings.HasPrefix(root, a.head) {
-		a.afterChoices = true
-		rawjson.MoreMembers(root, a.member(`"choices"`, len(a.head)), a.member)
-	} else {
-		a.head, a.recordHead = "", true
-		rawjson.Members(root, 0, a.member)
-		a.recordHead = false
+	// are instead of being skipped first and walked again, and the head the
+	// stream's chunks repeat is skipped once seen.
+	a.root = root
+	if a.head.Key == "" {
+		a.head = rawjson.Head{Key: `"choices"`, PerChunk: notHead}
 	}
+	a.head.Walk(root, a.member)
 	a.root = ""
 	if a.Limit > 0 && a.size > a.Limit {
 		a.broken = true
@@ -116,19 +108,6 @@ func (a *Accumulator) Add(data []byte) {
 // completed.
 func (a *Accumulator) member(k string, at int) int {
 	root := a.root
-	switch k {
-	case `"choices"`:
-		if a.recordHead && !a.sawOther && !a.afterChoices {
-			a.head = strings.Clone(root[:at])
-		}
-		a.afterChoices = true
-	case `"id"`, `"object"`, `"created"`, `"model"`, `"system_fingerprint"`, `"service_tier"`:
-		if a.afterChoices {
-			a.head = "" // set after the head: a later head would not restore it
-		}
-	default:
-		a.sawOther = true // usage, error or unknown: not part of a head
-	}
 	if k == `"choices"` {
 		end := rawjson.Elements(root, at, func(el int) int {
 			end := a.addChoice(root, el)
@@ -154,25 +133,15 @@ func (a *Accumulator) member(k string, at int) int {
 			a.id = append(a.id, v...)
 		}
 	case `"created"`:
-		if rawjson.IsNumber(v) {
-			a.created = append(a.created[:0], v...)
-		}
+		keepRaw(&a.created, v, rawjson.IsNumber(v))
 	case `"model"`:
-		if rawjson.IsString(v) {
-			a.model = append(a.model[:0], v...)
-		}
+		keepRaw(&a.model, v, rawjson.IsString(v))
 	case `"system_fingerprint"`:
-		if rawjson.IsString(v) {
-			a.fingerprint = append(a.fingerprint[:0], v...)
-		}
+		keepRaw(&a.fingerprint, v, rawjson.IsString(v))
 	case `"service_tier"`:
-		if rawjson.IsString(v) {
-			a.tier = append(a.tier[:0], v...)
-		}
+		keepRaw(&a.tier, v, rawjson.IsString(v))
 	case `"usage"`:
-		if rawjson.IsObject(v) {
-			a.usage = append(a.usage[:0], v...)
-		}
+		keepRaw(&a.usage, v, rawjson.IsObject(v))
 	case `"error"`:
 		a.broken = !rawjson.IsNull(v)
 	}
@@ -181,6 +150,18 @@ func (a *Accumulator) member(k string, at int) int {
 	}
 	return end
 }
+
+// keepRaw replaces *dst with the raw value v when ok (the last one sent
+// wins).
+func keepRaw(dst *[]byte, v string, ok bool) {
+	if ok {
+		*dst = append((*dst)[:0], v...)
+	}
+}
+
+// notHead are the members that keep a chunk from being the stream's head:
+// a chunk is judged broken or not on its own.
+var notHead = []string{`"usage"`, `"error"`}
 
 // choice returns the state of choice i, adding empty ones up to it.
 func (a *Accumulator) choice(i int) *choiceState {
@@ -236,9 +217,7 @@ func (a *Accumulator) addChoice(root string, at int) int {
 		case `"delta"`:
 			ok = a.addDelta(cs, v)
 		case `"finish_reason"`:
-			if rawjson.IsString(v) {
-				cs.finish = append(cs.finish[:0], v...)
-			}
+			keepRaw(&cs.finish, v, rawjson.IsString(v))
 		case `"logprobs"`:
 			if rawjson.IsObject(v) {
 				cs.hasLogprobs = true

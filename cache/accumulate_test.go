@@ -281,4 +281,11 @@ func TestAccumulatorHead(t *testing.T) {
 	})); ok {
 		t.Error("an error member did not break the stream")
 	}
+	// A broken choice in a chunk read from its head breaks the stream.
+	if _, ok := accumulate(t, byteChunks([]string{
+		head + `"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}`,
+		head + `"choices":["x"]}`,
+	})); ok {
+		t.Error("a choice that is not an object did not break the stream")
+	}
 }

@@ -211,9 +211,7 @@ func (emailDetector) next(s string, pos int, final bool) (int, int, int) {
 			run--
 		}
 		ls := max(run, pos)
-		for ls < at && s[ls] == '.' {
-			ls++
-		}
+		ls += dotsAt(s, ls, at)
 		if ls == at || at-ls > 64 || at-run-dotsAt(s, run, at) > 64 {
 			continue
 		}
@@ -239,9 +237,7 @@ func (emailDetector) next(s string, pos int, final bool) (int, int, int) {
 	for h > pos && isLocalChar(s[h-1]) {
 		h--
 	}
-	for h < n && s[h] == '.' {
-		h++
-	}
+	h += dotsAt(s, h, n)
 	if n-h > 64 {
 		h = n
 	}

@@ -120,11 +120,14 @@ type StreamFilter struct {
 
 	id, created, model, fingerprint string // raw JSON values for chunks built here
 
-	// head is the start of the stream's chunks up to the value of their
-	// "choices" (id, object, created, model...), which every chunk of a
-	// stream repeats: a chunk that starts with it is read from there.
-	head string
+	// head skips the members every chunk of the stream repeats (id,
+	// object, created, model...) once seen; usage is read from every chunk.
+	head rawjson.Head
 }
+
+// notHead are the members that keep a chunk from being its stream's head:
+// the filter reads them from every chunk.
+var notHead = []string{`"usage"`}
 
 // NewStream returns a filter for one streamed response, or nil if the chain has no output
 // guardrails. ctx bounds the classifier calls of moderation guardrails.
@@ -132,7 +135,7 @@ func (c *Chain) NewStream(ctx context.Context) *StreamFilter {
 	if !c.HasOutput() {
 		return nil
 	}
-	return &StreamFilter{ctx: ctx, chain: c}
+	return &StreamFilter{ctx: ctx, chain: c, head: rawjson.Head{Key: `"choices"`, PerChunk: notHead}}
 }
 
 func (f *StreamFilter) choice(idx int) *choiceState {
@@ -208,14 +211,10 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 	// offset, so that its texts' indexes are the chunk's.
 	var choices gjson.Result
 	sawChoices, hasUsage, sawUsage := false, false, false
-	var walk func(name string, at int) int
-	walk = func(name string, at int) int {
+	walk := func(name string, at int) int {
 		switch name {
 		case `"choices"`:
 			if !sawChoices {
-				if f.head == "" && !sawUsage {
-					f.head = strings.Clone(s[:at])
-				}
 				sawChoices = true
 				end := rawjson.ValueEnd(s, at)
 				if v := s[at:end]; rawjson.IsObject(v) || rawjson.IsArray(v) {
@@ -233,11 +232,7 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 		}
 		return -1
 	}
-	if f.head != "" && strings.HasPrefix(s, f.head) {
-		rawjson.MoreMembers(s, walk(`"choices"`, len(f.head)), walk)
-	} else {
-		rawjson.Members(s, rawjson.SkipSpace(s, 0), walk)
-	}
+	f.head.Walk(s, walk)
 	if !choices.IsArray() || strings.TrimSpace(choices.Raw[1:len(choices.Raw)-1]) == "" {
 		return append(f.out, chunk), false
 	}

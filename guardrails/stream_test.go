@@ -395,7 +395,7 @@ func TestStreamHeadSkipped(t *testing.T) {
 	if strings.Contains(text, "jane.doe") || !strings.Contains(text, "Write to ") || !strings.HasSuffix(text, " now please.") || finish != "stop" {
 		t.Errorf("text %q, finish %q", text, finish)
 	}
-	if want := head + `"choices":`; f.head != want {
-		t.Errorf("head %q, want %q", f.head, want)
+	if want := head + `"choices":`; f.head.Prefix() != want {
+		t.Errorf("head %q, want %q", f.head.Prefix(), want)
 	}
 }

@@ -15,14 +15,20 @@ import (
 // stream a gateway with accounting relays). The members before "choices",
 // which every chunk of a stream repeats, are skipped once seen.
 type deltaText struct {
-	head string // the stream's chunks up to the value of their first "choices"
+	head rawjson.Head
 }
 
 // appendTo appends the chunk's text to dst.
 func (d *deltaText) appendTo(dst, chunk []byte) []byte {
 	s := unsafe.String(unsafe.SliceData(chunk), len(chunk))
 	var content string
-	choices := func(at int) {
+	if d.head.Key == "" {
+		d.head.Key = `"choices"`
+	}
+	d.head.Walk(s, func(name string, at int) int {
+		if name != `"choices"` {
+			return -1
+		}
 		first := true
 		rawjson.Elements(s, at, func(el int) int {
 			if !first {
@@ -43,21 +49,8 @@ func (d *deltaText) appendTo(dst, chunk []byte) []byte {
 				})
 			})
 		})
-	}
-	if d.head != "" && strings.HasPrefix(s, d.head) {
-		choices(len(d.head))
-	} else {
-		rawjson.Members(s, rawjson.SkipSpace(s, 0), func(name string, at int) int {
-			if name != `"choices"` {
-				return -1
-			}
-			if d.head == "" {
-				d.head = strings.Clone(s[:at])
-			}
-			choices(at)
-			return -2 // the first "choices" is the one
-		})
-	}
+		return -2 // the first "choices" is the one
+	})
 	if !rawjson.IsString(content) {
 		return dst
 	}

@@ -74,35 +74,27 @@ func FuzzChunkReader(f *testing.F) {
 	f.Add([]byte(`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":1,"delta":{"content":"no"}},{"index":0,"delta":{"content":"yes\n","refusal":null},"finish_reason":"stop","logprobs":{"content":[]}}],"usage":{"prompt_tokens":1},"service_tier":"flex"}`))
 	f.Add([]byte(`{"usage":null,"choices":[{"delta":{"content":"a"}}]}` + "\n" + `{"usage":null,"choices":[]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var head string
+		stream := rawjson.Head{Key: `"choices"`, PerChunk: notHead} // carried from line to line
 		for _, line := range bytes.Split(data, []byte("\n")) {
 			if !json.Valid(line) || bytes.Contains(line, []byte(`\u`)) {
 				continue // gjson and the raw reader differ only in names written with escapes
 			}
 			want, usage, model, tier, object := readChunkGJSON(line)
-			trimmed := bytes.TrimSpace(line)
-			for _, skip := range []bool{false, true} {
-				r := chunkReader{c: string(trimmed)}
-				if skip {
-					if head == "" || !bytes.HasPrefix(trimmed, []byte(head)) {
-						continue
-					}
-					r.walk(`"choices"`, len(head))
-					rawjson.MoreMembers(r.c, r.choicesEnd, r.walk)
-				} else {
-					if !object {
-						continue
-					}
-					r.recordHead = true
-					rawjson.Members(r.c, 0, r.walk)
-				}
-				got := r.choice
-				if got != want || (!skip && (r.usage != usage || r.model != model || r.tier != tier)) || skip && r.usage != usage {
-					t.Fatalf("%s (head skipped %v):\n got %+v usage %q model %q tier %q\nwant %+v usage %q model %q tier %q", line, skip, got, r.usage, r.model, r.tier, want, usage, model, tier)
-				}
-				if !skip && r.head != "" {
-					head = r.head
-				}
+			if !object {
+				continue
+			}
+			trimmed := string(bytes.TrimSpace(line))
+			whole := chunkReader{c: trimmed}
+			(&rawjson.Head{Key: `"choices"`}).Walk(trimmed, whole.walk)
+			if whole.choice != want || whole.usage != usage || whole.model != model || whole.tier != tier {
+				t.Fatalf("%s:\n got %+v usage %q model %q tier %q\nwant %+v usage %q model %q tier %q", line, whole.choice, whole.usage, whole.model, whole.tier, want, usage, model, tier)
+			}
+			// Through the stream's head, which may skip the members before
+			// choices: the choice and the usage are read all the same.
+			r := chunkReader{c: trimmed}
+			stream.Walk(trimmed, r.walk)
+			if r.choice != want || r.usage != usage {
+				t.Fatalf("%s (through the stream's head):\n got %+v usage %q\nwant %+v usage %q", line, r.choice, r.usage, want, usage)
 			}
 		}
 	})

@@ -61,7 +61,7 @@ type Stream struct {
 	resp  []byte // the latest Response object
 	item  []byte // scratch for one item's JSON
 	st    state
-	head  string // the start of the stream's chunks, up to the value of "choices"
+	head  rawjson.Head // the members the stream's chunks repeat
 
 	started, finished, ended bool
 	items                    int // output items so far
@@ -131,20 +131,14 @@ func (s *Stream) Chunk(chunk []byte) []byte {
 		return nil
 	}
 	c := unsafe.String(unsafe.SliceData(chunk), len(chunk))
-	var r chunkReader
-	r.c = c
-	if s.head != "" && strings.HasPrefix(c, s.head) {
-		r.walk(`"choices"`, len(s.head))
-		rawjson.MoreMembers(c, r.choicesEnd, r.walk)
-	} else {
-		i := rawjson.SkipSpace(c, 0)
-		if i >= len(c) || c[i] != '{' {
-			return s.out
-		}
-		r.recordHead = true
-		rawjson.Members(c, i, r.walk)
-		s.head = strings.Clone(r.head) // the last head read whole, or none
+	if i := rawjson.SkipSpace(c, 0); i >= len(c) || c[i] != '{' {
+		return s.out
 	}
+	r := chunkReader{c: c}
+	if s.head.Key == "" {
+		s.head = rawjson.Head{Key: `"choices"`, PerChunk: notHead}
+	}
+	s.head.Walk(c, r.walk)
 	if !s.started {
 		if m := stringValue(r.model); m != "" {
 			s.st.model = strings.Clone(m)
@@ -153,9 +147,6 @@ func (s *Stream) Chunk(chunk []byte) []byte {
 	}
 	if t := stringValue(r.tier); t != "" && t != s.st.serviceTier {
 		s.st.serviceTier = strings.Clone(t)
-	}
-	if r.tierAfterChoices {
-		s.head = ""
 	}
 	if r.choice.found && !s.finished {
 		s.choice(&r.choice)
@@ -172,16 +163,15 @@ func (s *Stream) Chunk(chunk []byte) []byte {
 	return s.out
 }
 
+// notHead are the members that keep a chunk from being the stream's head:
+// the usage is read from the chunk that carries it.
+var notHead = []string{`"usage"`}
+
 // chunkReader reads one chunk's raw members.
 type chunkReader struct {
 	c                  string
 	usage, model, tier string
 	choice             chunkChoice // the first choice with index 0 (or none)
-	choicesEnd         int
-	recordHead         bool   // set head when "choices" comes before "usage"
-	head               string // the chunk up to the value of "choices"
-	sawUsage           bool
-	tierAfterChoices   bool // a service_tier after the head: a later head would not restore it
 }
 
 func (r *chunkReader) value(v int) (string, int) {
@@ -192,23 +182,16 @@ func (r *chunkReader) value(v int) (string, int) {
 func (r *chunkReader) walk(name string, v int) (end int) {
 	switch name {
 	case `"choices"`:
-		if r.recordHead && !r.sawUsage && r.head == "" {
-			r.head = r.c[:v]
-		}
 		r.choice = chunkChoice{} // the last "choices" counts, as in a decoder
-		r.choicesEnd = rawjson.Elements(r.c, v, r.element)
-		if r.choicesEnd < 0 {
-			r.choicesEnd = rawjson.ValueEnd(r.c, v)
+		if end = rawjson.Elements(r.c, v, r.element); end < 0 {
+			end = rawjson.ValueEnd(r.c, v)
 		}
-		return r.choicesEnd
 	case `"usage"`:
-		r.sawUsage = true
 		r.usage, end = r.value(v)
 	case `"model"`:
 		r.model, end = r.value(v)
 	case `"service_tier"`:
 		r.tier, end = r.value(v)
-		r.tierAfterChoices = r.choicesEnd > 0
 	default:
 		return -1
 	}

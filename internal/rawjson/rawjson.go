@@ -1,10 +1,3 @@
-package rawjson
-
-import (
-	"strconv"
-	"strings"
-)
-
 // Package rawjson is a minimal walker over JSON text. It hands out the raw
 // text of members and elements, never decoding strings: callers that only
 // copy string text (cache replay and accumulation, stream translation)
@@ -13,6 +6,14 @@ import (
 // The walker is meant for text already known to be valid JSON. On other
 // text it never panics and always ends, but what it hands out is
 // unspecified.
+package rawjson
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"unsafe"
+)
 
 // skipSpace returns the index of the first non-whitespace byte of s at or
 // after i.
@@ -197,6 +198,9 @@ func Members(s string, i int, fn func(name string, value int) (end int)) int {
 // MoreMembers is Members for the rest of an object whose walk a caller
 // began itself: i is the index just past a member's value.
 func MoreMembers(s string, i int, fn func(name string, value int) (end int)) int {
+	if i < 0 {
+		return -1 // the value before ended the walk
+	}
 	i = SkipSpace(s, i)
 	if i >= len(s) {
 		return -1
@@ -269,4 +273,81 @@ func Elements(s string, i int, fn func(value int) (end int)) int {
 		}
 	}
 	return -1
+}
+
+// Head walks the chunks of a stream, which repeat their first members (id,
+// object, created, model...) up to the one that changes from chunk to chunk
+// (Key, e.g. "choices"): once a chunk was walked whole, a later chunk that
+// starts with the same bytes is walked from Key on, the members before it
+// skipped. Their values are the same, so skipping them is right for a
+// reader whose state they set, as long as nothing else changed that state
+// since: a member after Key with a name the head holds (a second
+// service_tier) makes the next chunk be walked whole. A chunk whose members
+// before Key include one of PerChunk (what a reader needs from every chunk,
+// such as its usage) becomes no head. The zero Head with Key set is ready.
+type Head struct {
+	Key      string   // raw name, quotes included
+	PerChunk []string // raw names
+	prefix   string   // the last head: a chunk up to the value of Key
+	names    []int    // start and end in prefix of each name the head holds
+}
+
+// Walk walks the members of the object s (after leading spaces) with fn,
+// as Members does, and returns what Members returns.
+func (h *Head) Walk(s string, fn func(name string, value int) (end int)) int {
+	tail := func(name string, at int) int {
+		if h.holds(name) {
+			h.Forget()
+		}
+		return fn(name, at)
+	}
+	if h.prefix != "" && strings.HasPrefix(s, h.prefix) {
+		at := len(h.prefix)
+		switch end := fn(h.Key, at); {
+		case end == -2:
+			return -1
+		case end < at:
+			return MoreMembers(s, ValueEnd(s, at), tail)
+		default:
+			return MoreMembers(s, end, tail)
+		}
+	}
+	h.prefix, h.names = "", h.names[:0]
+	head, before := true, true
+	return Members(s, SkipSpace(s, 0), func(name string, at int) int {
+		switch {
+		case !before:
+			return tail(name, at)
+		case name == h.Key:
+			before = false
+			if head {
+				h.prefix = strings.Clone(s[:at])
+			}
+		default:
+			start := int(uintptr(unsafe.Pointer(unsafe.StringData(name))) - uintptr(unsafe.Pointer(unsafe.StringData(s))))
+			h.names = append(h.names, start, start+len(name))
+			head = head && !slices.Contains(h.PerChunk, name)
+		}
+		return fn(name, at)
+	})
+}
+
+// Prefix returns the head in force: the last chunk walked whole up to the
+// value of Key, or "" when the next chunk is walked whole.
+func (h *Head) Prefix() string { return h.prefix }
+
+// Forget drops the head: the next chunk is walked whole.
+func (h *Head) Forget() { h.prefix, h.names = "", h.names[:0] }
+
+// holds reports whether the head has a member named name.
+func (h *Head) holds(name string) bool {
+	if h.prefix == "" {
+		return false
+	}
+	for i := 0; i+1 < len(h.names); i += 2 {
+		if h.prefix[h.names[i]:h.names[i+1]] == name {
+			return true
+		}
+	}
+	return false
 }

@@ -154,3 +154,44 @@ func TestMembersAndElements(t *testing.T) {
 		t.Error("empty object or array")
 	}
 }
+
+// TestHead: a chunk walked whole becomes the head; a chunk starting with it
+// is walked from Key on; a name of the head met after Key, a chunk with a
+// PerChunk member before Key, or a different start make the next chunk be
+// walked whole; a walk stopped at Key does not go on.
+func TestHead(t *testing.T) {
+	h := Head{Key: `"choices"`, PerChunk: []string{`"usage"`}}
+	var seen []string
+	walk := func(c string) int {
+		seen = seen[:0]
+		return h.Walk(c, func(name string, at int) int { seen = append(seen, name); return -1 })
+	}
+	head := `{"id":"a","model":"m",`
+	c := head + `"choices":[1],"x":2}`
+	for i, want := range []string{`"id"|"model"|"choices"|"x"`, `"choices"|"x"`} {
+		if end := walk(c); end != len(c) || strings.Join(seen, "|") != want {
+			t.Errorf("walk %d: %q, end %d", i, seen, end)
+		}
+	}
+	if h.Prefix() != head+`"choices":` {
+		t.Errorf("prefix %q", h.Prefix())
+	}
+	walk(head + `"choices":[],"model":"n"}`) // a head name after Key
+	if h.Prefix() != "" {
+		t.Errorf("prefix %q kept after the model changed", h.Prefix())
+	}
+	walk(c)
+	walk(`{"usage":null,"choices":[]}`)
+	if h.Prefix() != "" {
+		t.Errorf("prefix %q from a chunk with usage before choices", h.Prefix())
+	}
+	walk(c)
+	stop := h.Walk(c, func(name string, _ int) int { return -2 })
+	if stop != -1 || h.Prefix() == "" {
+		t.Errorf("stopped walk: %d, prefix %q", stop, h.Prefix())
+	}
+	h.Forget()
+	if walk(c); strings.Join(seen, "|") != `"id"|"model"|"choices"|"x"` {
+		t.Errorf("after Forget: %q", seen)
+	}
+}
