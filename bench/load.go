@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -299,24 +300,40 @@ func runGo(pr *preparedRow, conc int, d time.Duration) Measurement {
 	return m
 }
 
-// mallocs is the heap allocation count of a Caddy target (from its admin
-// endpoint's expvar memstats), or -1.
-func mallocs(p *proc) int64 {
+// memStats is what the harness reads of a Caddy target's runtime memstats.
+type memStats struct {
+	Mallocs    int64
+	HeapInuse  int64 // bytes in in-use heap spans
+	StackInuse int64 // bytes of goroutine stacks
+}
+
+// readMemStats reads a Caddy target's runtime memstats from its admin
+// endpoint's expvar; ok is false for other targets or when it does not answer.
+func readMemStats(p *proc) (m memStats, ok bool) {
 	if p == nil || p.admin == 0 {
-		return -1
+		return m, false
 	}
 	resp, err := statsClient.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/vars", p.admin))
 	if err != nil {
-		return -1
+		return m, false
 	}
 	defer resp.Body.Close()
 	var v struct {
-		Memstats struct{ Mallocs int64 } `json:"memstats"`
+		Memstats memStats `json:"memstats"`
 	}
 	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&v) != nil {
+		return m, false
+	}
+	return v.Memstats, true
+}
+
+// mallocs is the heap allocation count of a Caddy target, or -1.
+func mallocs(p *proc) int64 {
+	m, ok := readMemStats(p)
+	if !ok {
 		return -1
 	}
-	return v.Memstats.Mallocs
+	return m.Mallocs
 }
 
 // mockCalls is how many API requests the mock has served so far (its
@@ -446,16 +463,26 @@ type MemResult struct {
 	IdleKiB, DuringKiB int64
 	HWMKiB             int64
 	PerStreamKiB       float64
-	OpenTime           time.Duration
-	Err                string
+	// HeapKiB and StackKiB split the per-stream figure of a Caddy target
+	// into in-use heap spans and goroutine stacks (runtime memstats, read
+	// with RSS); NaN for other targets.
+	HeapKiB, StackKiB float64
+	// MarginalKiB is what each stream of a second batch of Want streams,
+	// opened while the first stay open, adds to RSS: the cost of one more
+	// stream once the process's fixed structures (pages first touched by
+	// the first batch) are resident. NaN when the second batch failed.
+	MarginalKiB float64
+	OpenTime    time.Duration
+	Err         string
 }
 
 // memoryTest opens n streams that the hold mock keeps open after the first
-// event and reads the target's RSS before and while they are open.
+// event and reads the target's RSS before and while they are open, then
+// opens n more and reads it again (the marginal cost per stream).
 // warm, if not nil, is a non-streamed row of the same target sent 20 times
 // first (the hold mock answers those normally).
 func memoryTest(pr, warm *preparedRow, n int) MemResult {
-	res := MemResult{Target: pr.name(), Want: n}
+	res := MemResult{Target: pr.name(), Want: n, HeapKiB: math.NaN(), StackKiB: math.NaN(), MarginalKiB: math.NaN()}
 	pid := pr.p.pid()
 
 	for i := 0; warm != nil && i < 20; i++ {
@@ -471,16 +498,56 @@ func memoryTest(pr, warm *preparedRow, n int) MemResult {
 		return res
 	}
 	res.IdleKiB = idle
+	idleStats, statsOK := readMemStats(pr.p)
 
-	tr := newTransport(n)
+	tr := newTransport(2 * n)
 	tr.MaxIdleConnsPerHost = 1
 	client := &http.Client{Transport: tr}
 	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+		}
+		tr.CloseIdleConnections()
+	}()
+
+	t0 := time.Now()
+	opened, fe := openStreams(ctx, &wg, client, pr, n)
+	res.OpenTime = time.Since(t0)
+	res.Opened = opened
+	if opened < n {
+		res.Err = fmt.Sprintf("only %d/%d streams opened (%s)", opened, n, shorten(fe, 120))
+		return res
+	}
+	time.Sleep(time.Second) // let the target settle
+	res.DuringKiB, res.HWMKiB, _ = procStatus(pid)
+	res.PerStreamKiB = float64(res.DuringKiB-idle) / float64(n)
+	if during, ok := readMemStats(pr.p); ok && statsOK {
+		res.HeapKiB = float64(during.HeapInuse-idleStats.HeapInuse) / 1024 / float64(n)
+		res.StackKiB = float64(during.StackInuse-idleStats.StackInuse) / 1024 / float64(n)
+	}
+
+	if more, _ := openStreams(ctx, &wg, client, pr, n); more == n {
+		time.Sleep(time.Second)
+		if rss, _, err := procStatus(pid); err == nil {
+			res.MarginalKiB = float64(rss-res.DuringKiB) / float64(n)
+		}
+	}
+	return res
+}
+
+// openStreams opens n streams of pr that stay open until ctx ends, and
+// returns once each has received its first byte (or one failed, or a
+// minute has passed): how many did, and the first error.
+func openStreams(ctx context.Context, wg *sync.WaitGroup, client *http.Client, pr *preparedRow, n int) (int, string) {
 	var opened atomic.Int64
 	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64) // at most 64 connections being set up at once
-	t0 := time.Now()
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		go func() {
@@ -516,28 +583,11 @@ func memoryTest(pr, warm *preparedRow, n int) MemResult {
 	}
 	waitUntil := time.Now().Add(60 * time.Second)
 	for opened.Load() < int64(n) && time.Now().Before(waitUntil) {
-		if fe := firstErr.Load(); fe != nil {
+		if firstErr.Load() != nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	res.OpenTime = time.Since(t0)
-	res.Opened = int(opened.Load())
-	if res.Opened == n {
-		time.Sleep(time.Second) // let the target settle
-		res.DuringKiB, res.HWMKiB, _ = procStatus(pid)
-		res.PerStreamKiB = float64(res.DuringKiB-res.IdleKiB) / float64(n)
-	} else {
-		fe, _ := firstErr.Load().(string)
-		res.Err = fmt.Sprintf("only %d/%d streams opened (%s)", res.Opened, n, shorten(fe, 120))
-	}
-	cancel()
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-	}
-	tr.CloseIdleConnections()
-	return res
+	fe, _ := firstErr.Load().(string)
+	return int(opened.Load()), fe
 }

@@ -770,8 +770,8 @@ func runMemory(e *env, o *options, tmap map[string]*Target) []MemResult {
 		if res.Err != "" {
 			logf("  %s: n/a: %s", r.name(), res.Err)
 		} else {
-			logf("  %s: idle %d KiB, with %d streams %d KiB (HWM %d KiB): %.1f KiB/stream (opened in %v)",
-				r.name(), res.IdleKiB, res.Opened, res.DuringKiB, res.HWMKiB, res.PerStreamKiB, res.OpenTime.Round(time.Millisecond))
+			logf("  %s: idle %d KiB, with %d streams %d KiB (HWM %d KiB): %.1f KiB/stream (opened in %v; heap %.1f, stacks %.1f); the next %d: %.1f KiB/stream",
+				r.name(), res.IdleKiB, res.Opened, res.DuringKiB, res.HWMKiB, res.PerStreamKiB, res.OpenTime.Round(time.Millisecond), res.HeapKiB, res.StackKiB, o.streams, res.MarginalKiB)
 		}
 		out = append(out, res)
 		p.stop()

@@ -265,14 +265,14 @@ func (r *report) markdown() string {
 
 	if r.memRan {
 		w("## Memory per open stream (`memory`)\n\n")
-		w("Fresh process per target, mock in hold mode (first SSE event, then the stream stays open). After 20 non-streamed warm-up requests and 1 s idle, VmRSS is read; then %d concurrent streamed chat requests are opened and, once every one has received its first byte and 1 s has passed, VmRSS/VmHWM are read again. Per stream = (RSS during − RSS idle) / %d.\n\n", o.streams, o.streams)
-		w("| target | RSS idle MiB | RSS with %d streams MiB | VmHWM MiB | KiB per stream |\n|---|---:|---:|---:|---:|\n", o.streams)
+		w("Fresh process per target, mock in hold mode (first SSE event, then the stream stays open). After 20 non-streamed warm-up requests and 1 s idle, VmRSS is read; then %d concurrent streamed chat requests are opened and, once every one has received its first byte and 1 s has passed, VmRSS/VmHWM are read again. Per stream = (RSS during − RSS idle) / %d. Of that, for Caddy targets, heap and stacks are the growth of the Go runtime's in-use heap spans (`HeapInuse`) and goroutine stacks (`StackInuse`) over the same interval, per stream (read from `/debug/vars` with RSS; the rest is the runtime's own structures and pages not yet returned). Then %d more streams are opened while the first stay open: *next %d* is what each of those adds to RSS, the cost of one more stream once what the first batch touched for the first time (e.g. the response cache's admission counters, allocated at start and paged in as keys arrive) is resident.\n\n", o.streams, o.streams, o.streams, o.streams)
+		w("| target | RSS idle MiB | RSS with %d streams MiB | VmHWM MiB | KiB per stream | of which heap KiB | stacks KiB | next %d: KiB per stream |\n|---|---:|---:|---:|---:|---:|---:|---:|\n", o.streams, o.streams)
 		for _, m := range r.mem {
 			if m.Err != "" {
-				w("| %s | n/a (error: %s) | | | |\n", m.Target, mdEscape(shorten(m.Err, 240)))
+				w("| %s | n/a (error: %s) | | | | | | |\n", m.Target, mdEscape(shorten(m.Err, 240)))
 				continue
 			}
-			w("| %s | %.1f | %.1f | %.1f | %.1f |\n", m.Target, float64(m.IdleKiB)/1024, float64(m.DuringKiB)/1024, float64(m.HWMKiB)/1024, m.PerStreamKiB)
+			w("| %s | %.1f | %.1f | %.1f | %.1f | %s | %s | %s |\n", m.Target, float64(m.IdleKiB)/1024, float64(m.DuringKiB)/1024, float64(m.HWMKiB)/1024, m.PerStreamKiB, kib(m.HeapKiB), kib(m.StackKiB), kib(m.MarginalKiB))
 		}
 		w("\n")
 	}
@@ -714,7 +714,11 @@ func (r *report) memoryCheck(c *check) []string {
 		if m.Err != "" {
 			return []string{fmt.Sprintf("[N/A] %s (n/a: %s)", c.label, shorten(m.Err, 240))}
 		}
-		return []string{fmt.Sprintf("[%s] %s: %.1f KiB%s", verdict(c, m.PerStreamKiB <= c.limit), c.label, m.PerStreamKiB, ref)}
+		out := []string{fmt.Sprintf("[%s] %s: %.1f KiB%s", verdict(c, m.PerStreamKiB <= c.limit), c.label, m.PerStreamKiB, ref)}
+		if !math.IsNaN(m.MarginalKiB) {
+			out = append(out, fmt.Sprintf("[INFO] %s, the next %d streams (opened while the first stay open): %.1f KiB per stream", m.Target, m.Want, m.MarginalKiB))
+		}
+		return out
 	}
 	return []string{fmt.Sprintf("[NOT RUN] %s (target not selected)", c.label)}
 }
@@ -891,3 +895,11 @@ func fmtSigned(x float64, prec int) string {
 }
 
 func fAllocs(m Measurement) float64 { return m.AllocsPerRq }
+
+// kib formats a KiB figure, "—" when unknown.
+func kib(v float64) string {
+	if math.IsNaN(v) {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f", v)
+}
