@@ -12,7 +12,7 @@ const benchProse = "The quarterly report shows revenue growth of 12 percent, dri
 	"onboarding flow, the billing page and the new search feature. Please summarize the main risks " +
 	"and suggest three concrete next steps for the product team, keeping the answer short. "
 
-func benchChain(b *testing.B, on ...string) *Chain {
+func benchChain(b testing.TB, on ...string) *Chain {
 	return NewChain([]Guardrail{
 		newPII(b, "redact", on),
 		newRegex(b, "block", on, `(?i)ignore (all )?previous instructions`, `(?i)\bsystem prompt\b`),

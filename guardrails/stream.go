@@ -206,78 +206,18 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 	f.edits = f.edits[:0]
 	f.refs = f.refs[:0]
 	s := bytesString(chunk)
-	// One pass over the chunk's members finds both (the first of each, as
-	// gjson.Get would), decoding none of the others; choices keeps its
-	// offset, so that its texts' indexes are the chunk's.
-	var choices gjson.Result
-	sawChoices, hasUsage, sawUsage := false, false, false
-	walk := func(name string, at int) int {
-		switch name {
-		case `"choices"`:
-			if !sawChoices {
-				sawChoices = true
-				end := rawjson.ValueEnd(s, at)
-				if v := s[at:end]; rawjson.IsObject(v) || rawjson.IsArray(v) {
-					choices = gjson.Result{Type: gjson.JSON, Raw: v, Index: at}
-				}
-				return end
-			}
-		case `"usage"`:
-			if !sawUsage {
-				end := rawjson.ValueEnd(s, at)
-				v := s[at:end]
-				sawUsage, hasUsage = true, rawjson.IsObject(v) || rawjson.IsArray(v)
-				return end
-			}
-		}
-		return -1
-	}
-	f.head.Walk(s, walk)
-	if !choices.IsArray() || strings.TrimSpace(choices.Raw[1:len(choices.Raw)-1]) == "" {
-		return append(f.out, chunk), false
-	}
-	if f.id == "" {
-		f.noteTemplate(s)
-	}
 	textless, blocked, finishingQueued := true, false, false
-	dropOK := !hasUsage
+	dropOK := true
 	nchoices := 0
-	choices.ForEach(func(_, ch gjson.Result) bool {
+	choice := func(el int) int {
 		nchoices++
-		var idx int
-		var delta, fr gjson.Result
-		ch.ForEach(func(k, v gjson.Result) bool {
-			switch k.Str {
-			case "index":
-				idx = int(v.Int())
-			case "delta":
-				delta = v
-			case "finish_reason":
-				fr = v
-			case "logprobs":
-				if v.Type != gjson.Null {
-					dropOK = false
-				}
-			}
-			return true
-		})
+		ch := readChoice(s, el)
+		idx, content, finishing := ch.index, ch.content, ch.finishing
+		if ch.keeps {
+			dropOK = false
+		}
 		f.refs = append(f.refs, idx)
-		finishing := fr.Exists() && fr.Type != gjson.Null
-		var content, tcs gjson.Result
-		delta.ForEach(func(k, v gjson.Result) bool {
-			switch k.Str {
-			case "content":
-				content = v
-			case "tool_calls":
-				tcs = v
-			default:
-				if v.Type != gjson.Null {
-					dropOK = false
-				}
-			}
-			return true
-		})
-		if content.Type == gjson.String || tcs.IsArray() || finishing {
+		if content.Type == gjson.String || ch.tools >= 0 || finishing {
 			textless = false
 		}
 		if finishing {
@@ -297,7 +237,7 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 			r, b := f.contentField(cs).feed(content.Str, finishing)
 			if b {
 				blocked = true
-				return false
+				return -2
 			}
 			switch {
 			case hasQueue:
@@ -312,38 +252,21 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 			}
 		}
 		fed := f.fed[:0]
-		tcs.ForEach(func(_, tc gjson.Result) bool {
-			ti := -1
-			var args gjson.Result
-			tc.ForEach(func(k, v gjson.Result) bool {
-				switch k.Str {
-				case "index":
-					ti = int(v.Int())
-				case "function":
-					v.ForEach(func(k, v gjson.Result) bool {
-						if k.Str == "arguments" {
-							args = v
-						} else if v.Type != gjson.Null {
-							dropOK = false
-						}
-						return true
-					})
-				default:
-					if v.Type != gjson.Null {
-						dropOK = false
-					}
-				}
-				return true
-			})
+		rawjson.Elements(s, ch.tools, func(el int) int {
+			tc := readToolCall(s, el)
+			ti, args := tc.index, tc.args
+			if tc.keeps {
+				dropOK = false
+			}
 			if args.Type != gjson.String {
 				dropOK = false
-				return true
+				return tc.end
 			}
 			fed = append(fed, ti)
 			r, b := f.toolField(cs, ti).feed(args.Str, finishing)
 			if b {
 				blocked = true
-				return false
+				return -2
 			}
 			switch {
 			case hasQueue:
@@ -355,18 +278,21 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 			if r != "" {
 				dropOK = false
 			}
-			return true
+			return tc.end
 		})
 		f.fed = fed
-		if blocked || !finishing {
-			return !blocked
+		if blocked {
+			return -2
+		}
+		if !finishing {
+			return ch.end
 		}
 		// The choice ends: release what its texts still hold.
 		if !fedContent && cs.content != nil {
 			r, b := cs.content.feed("", true)
 			if b {
 				blocked = true
-				return false
+				return -2
 			}
 			if r != "" {
 				rc := strings.Clone(r)
@@ -383,7 +309,7 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 			r, b := t.feed("", true)
 			if b {
 				blocked = true
-				return false
+				return -2
 			}
 			if r != "" {
 				tailTools = append(tailTools, toolText{ti, strings.Clone(r)})
@@ -393,8 +319,50 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 		if (tailContent != nil && (*tailContent != "" || hasQueue)) || len(tailTools) > 0 {
 			f.out = append(f.out, f.build(idx, tailContent, tailTools, ""))
 		}
-		return true
-	})
+		return ch.end
+	}
+	// One pass over the chunk's members finds choices and usage (the first
+	// of each, as gjson.Get would) and reads the choices where they are,
+	// decoding none of the other members; positions are the chunk's.
+	sawChoices, hasChoices, sawUsage := false, false, false
+	walk := func(name string, at int) int {
+		switch name {
+		case `"choices"`:
+			if !sawChoices {
+				sawChoices = true
+				if at >= len(s) || s[at] != '[' {
+					return -1
+				}
+				if i := rawjson.SkipSpace(s, at+1); i >= len(s) || s[i] == ']' {
+					return -1 // no choices
+				}
+				hasChoices = true
+				if f.id == "" {
+					f.noteTemplate(s)
+				}
+				end := rawjson.Elements(s, at, choice)
+				if end < 0 {
+					return -2 // blocked (or not JSON): the rest does not matter
+				}
+				return end
+			}
+		case `"usage"`:
+			if !sawUsage {
+				end := rawjson.ValueEnd(s, at)
+				v := s[at:end]
+				sawUsage = true
+				if rawjson.IsObject(v) || rawjson.IsArray(v) {
+					dropOK = false
+				}
+				return end
+			}
+		}
+		return -1
+	}
+	f.head.Walk(s, walk)
+	if !hasChoices {
+		return append(f.out, chunk), false
+	}
 	if blocked {
 		return f.blockOut(f.out), true
 	}
@@ -428,6 +396,146 @@ func (f *StreamFilter) Process(chunk []byte) (out [][]byte, done bool) {
 	}
 	f.out = f.release(out)
 	return f.out, false
+}
+
+// chunkChoice is what Process reads of one element of a chunk's choices.
+type chunkChoice struct {
+	end       int  // index past the element; -1 when it is not an object
+	index     int  // its index (the last one given, 0 when none)
+	finishing bool // it has a finish_reason that is not null
+	// content is delta.content, of Type String when it is a string; its
+	// Index is the chunk's.
+	content gjson.Result
+	tools   int // where delta.tool_calls starts when it is an array, else -1
+	// keeps: the choice carries something besides its texts (logprobs, a
+	// role, a delta that is no object...), so the chunk cannot be dropped
+	// when its texts are held back.
+	keeps bool
+}
+
+// readChoice reads the choice that starts at s[at] without decoding
+// anything but its index and content. When a member repeats, the last one
+// counts, as for gjson's ForEach.
+func readChoice(s string, at int) chunkChoice {
+	ch := chunkChoice{tools: -1}
+	ch.end = rawjson.Members(s, at, func(name string, v int) int {
+		switch name {
+		case `"index"`:
+			end := rawjson.ValueEnd(s, v)
+			ch.index = intValue(s[v:end])
+			return end
+		case `"delta"`:
+			return ch.readDelta(s, v)
+		case `"finish_reason"`:
+			end := rawjson.ValueEnd(s, v)
+			ch.finishing = !rawjson.IsNull(s[v:end])
+			return end
+		case `"logprobs"`:
+			end := rawjson.ValueEnd(s, v)
+			if !rawjson.IsNull(s[v:end]) {
+				ch.keeps = true
+			}
+			return end
+		}
+		return -1
+	})
+	return ch
+}
+
+// readDelta reads the delta that starts at s[at] and returns the index past it.
+func (ch *chunkChoice) readDelta(s string, at int) int {
+	ch.content, ch.tools = gjson.Result{}, -1
+	end := rawjson.Members(s, at, func(name string, v int) int {
+		end := rawjson.ValueEnd(s, v)
+		raw := s[v:end]
+		switch name {
+		case `"content"`:
+			if ch.content = stringAt(raw, v); !ch.content.Exists() && !rawjson.IsNull(raw) {
+				ch.keeps = true
+			}
+		case `"tool_calls"`:
+			ch.tools = -1
+			if rawjson.IsArray(raw) {
+				ch.tools = v
+			} else if !rawjson.IsNull(raw) {
+				ch.keeps = true
+			}
+		default:
+			if !rawjson.IsNull(raw) {
+				ch.keeps = true
+			}
+		}
+		return end
+	})
+	if end < 0 {
+		end = rawjson.ValueEnd(s, at)
+		if !rawjson.IsNull(s[at:end]) {
+			ch.keeps = true // a delta that is no object
+		}
+	}
+	return end
+}
+
+// chunkToolCall is what Process reads of one element of a delta's tool_calls.
+type chunkToolCall struct {
+	end   int          // index past the element; -1 when it is not an object
+	index int          // its index; -1 when none is given
+	args  gjson.Result // function.arguments, Index the chunk's
+	keeps bool         // it carries something besides its arguments (id, name, type)
+}
+
+func readToolCall(s string, at int) chunkToolCall {
+	tc := chunkToolCall{index: -1}
+	tc.end = rawjson.Members(s, at, func(name string, v int) int {
+		end := rawjson.ValueEnd(s, v)
+		raw := s[v:end]
+		switch name {
+		case `"index"`:
+			tc.index = intValue(raw)
+		case `"function"`:
+			fe := rawjson.Members(s, v, func(name string, v int) int {
+				end := rawjson.ValueEnd(s, v)
+				raw := s[v:end]
+				if name == `"arguments"` {
+					tc.args = stringAt(raw, v)
+				} else if !rawjson.IsNull(raw) {
+					tc.keeps = true
+				}
+				return end
+			})
+			if fe < 0 && !rawjson.IsNull(raw) {
+				tc.keeps = true // a function that is no object
+			}
+		default:
+			if !rawjson.IsNull(raw) {
+				tc.keeps = true
+			}
+		}
+		return end
+	})
+	if tc.end < 0 {
+		tc.keeps = true
+	}
+	return tc
+}
+
+// stringAt decodes raw, a value that starts at index at of a chunk, when it
+// is a string; else it returns the zero Result.
+func stringAt(raw string, at int) (r gjson.Result) {
+	if rawjson.IsString(raw) {
+		r = gjson.Parse(raw)
+		r.Index = at
+	}
+	return r
+}
+
+// intValue reads an integer member as gjson's Int does for the usual
+// forms (an integer; else a float, a numeric string, true...).
+func intValue(raw string) int {
+	if n, ok := rawjson.IntValue(raw); ok {
+		return n
+	}
+	return int(gjson.Parse(raw).Int())
 }
 
 // Finish is called at the end of the upstream stream (before [DONE]). It releases whatever is

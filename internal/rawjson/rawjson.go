@@ -183,9 +183,9 @@ func IntValue(v string) (int, bool) {
 // (quotes included) and the index where its value starts, and returns the
 // index just past the value when it read the value itself, or -1 to have
 // it skipped. Members returns the index just past the object, or -1 when
-// s[i] does not start one or fn stopped (by returning -2).
+// s[i] does not start one (i < 0 included) or fn stopped (by returning -2).
 func Members(s string, i int, fn func(name string, value int) (end int)) int {
-	if i >= len(s) || s[i] != '{' {
+	if i < 0 || i >= len(s) || s[i] != '{' {
 		return -1
 	}
 	i = SkipSpace(s, i+1)
@@ -259,7 +259,7 @@ func afterValue(s string, at, end int, closing byte) (next, done int) {
 // fn gets the index where each element starts and returns the index just
 // past it, or -1 to have it skipped, or -2 to stop.
 func Elements(s string, i int, fn func(value int) (end int)) int {
-	if i >= len(s) || s[i] != '[' {
+	if i < 0 || i >= len(s) || s[i] != '[' {
 		return -1
 	}
 	i = SkipSpace(s, i+1)

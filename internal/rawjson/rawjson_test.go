@@ -136,6 +136,13 @@ func TestMembersAndElements(t *testing.T) {
 	if strings.Join(names, "|") != `"a"|"b"|"d"` || strings.Join(values, "|") != `1|[1, {"c":"]"} ]|{"e":null}` {
 		t.Errorf("members %q = %q", names, values)
 	}
+	// A position that is not a value's (-1: none found) is no object and no array.
+	for _, i := range []int{-1, len(obj), len(obj) + 5} {
+		if Members(obj, i, func(string, int) int { t.Fatal("called"); return -1 }) != -1 ||
+			Elements(obj, i, func(int) int { t.Fatal("called"); return -1 }) != -1 {
+			t.Errorf("walk at %d did not fail", i)
+		}
+	}
 	var seen []string
 	if Members(obj, at, func(name string, _ int) int { seen = append(seen, name); return -2 }) != -1 || len(seen) != 1 {
 		t.Errorf("a stopped walk: %q", seen)
