@@ -71,19 +71,16 @@ func (a *Accumulator) Reset() {
 
 // Add takes the data of one event of the stream: a chat.completion.chunk
 // as JSON ([DONE] is ignored). The bytes are not retained. A chunk that is
-// not a JSON object, that carries an error, or whose delta has something
+// not a JSON object (as far as the members Complete keeps tell: malformed
+// bytes inside a member it skips go unnoticed, and do not reach the
+// answer), that carries an error, or whose delta has something
 // Complete could not represent (audio, a legacy function_call,
 // annotations, a non-function tool call) makes the stream not complete.
 func (a *Accumulator) Add(data []byte) {
 	if a.broken || openai.IsDone(data) {
 		return
 	}
-	// A truncated last event (a stream cut off mid-event) is invalid JSON.
 	root := bytesString(data)
-	if !gjson.Valid(root) {
-		a.broken = true
-		return
-	}
 	root = root[rawjson.SkipSpace(root, 0):]
 	if !rawjson.IsObject(root) {
 		a.broken = true
@@ -91,12 +88,17 @@ func (a *Accumulator) Add(data []byte) {
 	}
 	// One pass: choices, their deltas and tool calls are walked where they
 	// are instead of being skipped first and walked again, and the head the
-	// stream's chunks repeat is skipped once seen.
+	// stream's chunks repeat is skipped once seen. The chunk is not
+	// validated first: a walk that loses its way (a truncated last event,
+	// bytes that are not JSON) breaks the stream, and what Complete builds
+	// from the values kept is validated once, at the end.
 	a.root = root
 	if a.head.Key == "" {
 		a.head = rawjson.Head{Key: `"choices"`, PerChunk: notHead}
 	}
-	a.head.Walk(root, a.member)
+	if end := a.head.Walk(root, a.member); end < 0 || rawjson.SkipSpace(root, end) != len(root) {
+		a.broken = true
+	}
 	a.root = ""
 	if a.Limit > 0 && a.size > a.Limit {
 		a.broken = true
@@ -212,7 +214,7 @@ func (a *Accumulator) addChoice(root string, at int) int {
 	}
 	cs := a.choice(i)
 	cs.seen = true
-	rawjson.EachMember(ch, func(k, v string) bool {
+	walked := rawjson.EachMember(ch, func(k, v string) bool {
 		switch k {
 		case `"delta"`:
 			ok = a.addDelta(cs, v)
@@ -227,7 +229,7 @@ func (a *Accumulator) addChoice(root string, at int) int {
 		}
 		return ok
 	})
-	if !ok {
+	if !ok || !walked {
 		return -1
 	}
 	return end
@@ -238,7 +240,7 @@ func (a *Accumulator) addDelta(cs *choiceState, d string) bool {
 		return rawjson.IsNull(d)
 	}
 	ok := true
-	rawjson.EachMember(d, func(k, v string) bool {
+	walked := rawjson.EachMember(d, func(k, v string) bool {
 		switch k {
 		case `"content"`:
 			ok = a.appendText(&cs.content, &cs.hasContent, v)
@@ -248,10 +250,10 @@ func (a *Accumulator) addDelta(cs *choiceState, d string) bool {
 			ok = a.appendText(&cs.refusal, &cs.hasRefusal, v)
 		case `"tool_calls"`:
 			if rawjson.IsArray(v) {
-				rawjson.EachElement(v, func(tc string) bool {
+				ok = rawjson.EachElement(v, func(tc string) bool {
 					ok = a.addToolCall(cs, tc)
 					return ok
-				})
+				}) && ok
 			} else {
 				ok = rawjson.IsNull(v)
 			}
@@ -262,7 +264,7 @@ func (a *Accumulator) addDelta(cs *choiceState, d string) bool {
 		}
 		return ok
 	})
-	return ok
+	return ok && walked
 }
 
 func (a *Accumulator) addToolCall(cs *choiceState, tc string) bool {
@@ -289,7 +291,7 @@ func (a *Accumulator) addToolCall(cs *choiceState, tc string) bool {
 	t := cs.tool(j)
 	t.seen = true
 	ok := true
-	rawjson.EachMember(tc, func(k, v string) bool {
+	walked := rawjson.EachMember(tc, func(k, v string) bool {
 		switch k {
 		case `"id"`:
 			if len(t.id) == 0 && rawjson.IsString(v) && v != `""` {
@@ -317,7 +319,7 @@ func (a *Accumulator) addToolCall(cs *choiceState, tc string) bool {
 		}
 		return ok
 	})
-	return ok
+	return ok && walked
 }
 
 // appendText appends the text of the raw JSON string v to dst and sets
@@ -455,7 +457,12 @@ func (a *Accumulator) Complete() ([]byte, bool) {
 		b = append(b, `,"service_tier":`...)
 		b = append(b, a.tier...)
 	}
-	return append(b, '}'), true
+	b = append(b, '}')
+	// The raw values kept from the chunks were not validated as they came.
+	if !gjson.ValidBytes(b) {
+		return nil, false
+	}
+	return b, true
 }
 
 func appendOr(b, raw []byte, def string) []byte {

@@ -289,3 +289,35 @@ func TestAccumulatorHead(t *testing.T) {
 		t.Error("a choice that is not an object did not break the stream")
 	}
 }
+
+// FuzzAccumulator: chunks are not validated one by one, yet whatever
+// Complete returns is valid JSON, and on valid chunks the accumulator
+// answers exactly as one that validated every chunk first (the oracle).
+func FuzzAccumulator(f *testing.F) {
+	f.Add([]byte(upstreamStream[1]), []byte(upstreamStream[4]), []byte(upstreamStream[8]))
+	f.Add([]byte(upstreamStream[0]), []byte(upstreamStream[3]), []byte(upstreamStream[9]))
+	f.Add([]byte(`{"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":"stop"}]}`), []byte(`{"choices":[],"usage":{"a":1}}`), []byte(`{"choices":[{"index":0,"delta":{"content":"b"}}]}`))
+	f.Add([]byte(`{"choices":[{"index":0,"delta":{"content":"a"}`), []byte(`{"choices":[{"index":0 "delta":{},"finish_reason":"stop"}]}`), []byte(`{"created":1x,"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`))
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		var acc, oracle Accumulator
+		valid := true
+		for _, chunk := range [][]byte{a, b, c} {
+			acc.Add(chunk)
+			if !openai.IsDone(chunk) && !gjson.ValidBytes(chunk) {
+				oracle.broken, valid = true, false
+			}
+			oracle.Add(chunk)
+		}
+		got, ok := acc.Complete()
+		if ok && !json.Valid(got) {
+			t.Fatalf("Complete returned invalid JSON: %s", got)
+		}
+		want, wantOK := oracle.Complete()
+		if wantOK && (!ok || !bytes.Equal(got, want)) {
+			t.Fatalf("the validating accumulator completed %s, this one %v %s", want, ok, got)
+		}
+		if valid && ok != wantOK {
+			t.Fatalf("valid chunks: completed %v, the validating accumulator %v", ok, wantOK)
+		}
+	})
+}

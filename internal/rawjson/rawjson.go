@@ -96,52 +96,63 @@ func StringEnd(s string, i int) int {
 	return len(s)
 }
 
-// eachMember calls fn with the raw name (quotes included) and raw value of
-// every member of the object obj, until fn returns false. It does nothing
-// when obj is not an object.
-func EachMember(obj string, fn func(name, value string) bool) {
+// EachMember calls fn with the raw name (quotes included) and raw value of
+// every member of the object obj, until fn returns false. It returns false
+// when obj is not an object or the walk met bytes that cannot be one (a
+// missing colon, comma or closing brace) before fn stopped it; the values
+// themselves are not validated.
+func EachMember(obj string, fn func(name, value string) bool) bool {
 	if len(obj) < 2 || obj[0] != '{' {
-		return
+		return false
 	}
 	i := SkipSpace(obj, 1)
+	if i < len(obj) && obj[i] == '}' {
+		return SkipSpace(obj, i+1) == len(obj)
+	}
 	for i < len(obj) && obj[i] == '"' {
 		end := StringEnd(obj, i)
 		name := obj[i:end]
 		i = SkipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ':' {
-			return
+			return false
 		}
 		i = SkipSpace(obj, i+1)
 		end = ValueEnd(obj, i)
-		if !fn(name, obj[i:end]) {
-			return
+		if end == i || !fn(name, obj[i:end]) {
+			return end != i
 		}
 		i = SkipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ',' {
-			return
+			return i < len(obj) && obj[i] == '}' && SkipSpace(obj, i+1) == len(obj)
 		}
 		i = SkipSpace(obj, i+1)
 	}
+	return false
 }
 
-// eachElement calls fn with the raw text of every element of the array
-// arr, until fn returns false. It does nothing when arr is not an array.
-func EachElement(arr string, fn func(value string) bool) {
+// EachElement calls fn with the raw text of every element of the array
+// arr, until fn returns false. It returns false when arr is not an array
+// or the walk met bytes that cannot be one before fn stopped it.
+func EachElement(arr string, fn func(value string) bool) bool {
 	if len(arr) < 2 || arr[0] != '[' {
-		return
+		return false
 	}
 	i := SkipSpace(arr, 1)
-	for i < len(arr) && arr[i] != ']' {
+	if i < len(arr) && arr[i] == ']' {
+		return SkipSpace(arr, i+1) == len(arr)
+	}
+	for i < len(arr) {
 		end := ValueEnd(arr, i)
-		if !fn(arr[i:end]) {
-			return
+		if end == i || !fn(arr[i:end]) {
+			return end != i
 		}
 		i = SkipSpace(arr, end)
 		if i >= len(arr) || arr[i] != ',' {
-			return
+			return i < len(arr) && arr[i] == ']' && SkipSpace(arr, i+1) == len(arr)
 		}
 		i = SkipSpace(arr, i+1)
 	}
+	return false
 }
 
 // memberValue returns the raw value of obj's member name (given with its

@@ -50,6 +50,33 @@ func TestEachMemberAndElement(t *testing.T) {
 	if !IsEmptyArray("[ \n]") || IsEmptyArray("[1]") {
 		t.Error("isEmptyArray")
 	}
+	// They tell a whole object or array from bytes that cannot be one.
+	all := func(string, string) bool { return true }
+	each := func(string) bool { return true }
+	for _, ok := range []string{`{}`, `{ } `, `{"a":1}`, `{"a":{"b":[1,2]} , "c" : "}"}`} {
+		if !EachMember(ok, all) {
+			t.Errorf("EachMember(%s) = false", ok)
+		}
+	}
+	for _, bad := range []string{``, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1 "b":2}`, `{"a":1`, `{"a":"x}`, `{"a":1}x`, `[1]`, `{1:2}`} {
+		if EachMember(bad, all) {
+			t.Errorf("EachMember(%s) = true", bad)
+		}
+	}
+	for _, ok := range []string{`[]`, `[ ]`, `[1, [2], {"a":"]"}]`} {
+		if !EachElement(ok, each) {
+			t.Errorf("EachElement(%s) = false", ok)
+		}
+	}
+	for _, bad := range []string{`[`, `[1,]`, `[1 2]`, `[1`, `[,1]`, `["]`, `[1]x`, `{}`} {
+		if EachElement(bad, each) {
+			t.Errorf("EachElement(%s) = true", bad)
+		}
+	}
+	// A walk fn stops is not malformed.
+	if !EachMember(`{"a":1,"b":2}`, func(string, string) bool { return false }) || !EachElement(`[1,2]`, func(string) bool { return false }) {
+		t.Error("a stopped walk reported malformed")
+	}
 }
 
 // FuzzWalk: on any text the walker ends without panicking, and on a valid
@@ -71,14 +98,19 @@ func FuzzWalk(f *testing.F) {
 			return
 		}
 		trimmed := strings.TrimSpace(s)
+		if IsArray(trimmed) && !EachElement(trimmed, func(string) bool { return true }) {
+			t.Errorf("EachElement(%s) reported a valid array malformed", trimmed)
+		}
 		if !IsObject(trimmed) {
 			return
 		}
 		names, values = names[:0], values[:0]
-		EachMember(trimmed, func(n, v string) bool {
+		if !EachMember(trimmed, func(n, v string) bool {
 			names, values = append(names, n), append(values, v)
 			return true
-		})
+		}) {
+			t.Errorf("EachMember(%s) reported a valid object malformed", trimmed)
+		}
 		dec := json.NewDecoder(strings.NewReader(trimmed))
 		dec.Token() // {
 		i := 0
