@@ -199,7 +199,7 @@ func appendJSONString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+		if plainJSON[c] {
 			continue
 		}
 		b = append(b, s[start:i]...)
@@ -220,6 +220,16 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// plainJSON marks the bytes a JSON string literal holds as they are: all
+// but control characters, '"', '\\' and (HTML-safe) '<', '>', '&'. Bytes
+// of multi-byte UTF-8 sequences are plain.
+var plainJSON = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
 
 // AppendString appends s to b as a JSON string literal (HTML-safe).
 func AppendString(b []byte, s string) []byte { return appendJSONString(b, s) }

@@ -38,3 +38,27 @@ func BenchmarkToChat(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkOutputMessages reads the hub messages of a streamed answer's
+// Response, as the gateway does to keep the conversation.
+func BenchmarkOutputMessages(b *testing.B) {
+	req, e := ToChat([]byte(`{"model":"m","instructions":"You are a helpful assistant.","input":"Write a haiku about load balancers.","stream":true}`), nil)
+	if e != nil {
+		b.Fatal(e)
+	}
+	s := NewStream(req)
+	s.Chunk(chunk(`{"role":"assistant","content":""}`, ""))
+	for i := range 18 {
+		s.Chunk(chunk(fmt.Sprintf(`{"content":"word%d "}`, i), ""))
+	}
+	s.Chunk(chunk(`{}`, "stop"))
+	s.Chunk([]byte(usageChunk))
+	s.Finish()
+	response := s.Response()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, e := OutputMessages(response); e != nil {
+			b.Fatal(e)
+		}
+	}
+}
