@@ -99,60 +99,53 @@ func StringEnd(s string, i int) int {
 // EachMember calls fn with the raw name (quotes included) and raw value of
 // every member of the object obj, until fn returns false. It returns false
 // when obj is not an object or the walk met bytes that cannot be one (a
-// missing colon, comma or closing brace) before fn stopped it; the values
-// themselves are not validated.
+// missing colon, comma, value or closing brace) before fn stopped it; the
+// values themselves are not validated. It is Members handing out text.
 func EachMember(obj string, fn func(name, value string) bool) bool {
 	if len(obj) < 2 || obj[0] != '{' {
 		return false
 	}
-	i := SkipSpace(obj, 1)
-	if i < len(obj) && obj[i] == '}' {
-		return SkipSpace(obj, i+1) == len(obj)
-	}
-	for i < len(obj) && obj[i] == '"' {
-		end := StringEnd(obj, i)
-		name := obj[i:end]
-		i = SkipSpace(obj, end)
-		if i >= len(obj) || obj[i] != ':' {
-			return false
-		}
-		i = SkipSpace(obj, i+1)
-		end = ValueEnd(obj, i)
-		if end == i || !fn(name, obj[i:end]) {
-			return end != i
-		}
-		i = SkipSpace(obj, end)
-		if i >= len(obj) || obj[i] != ',' {
-			return i < len(obj) && obj[i] == '}' && SkipSpace(obj, i+1) == len(obj)
-		}
-		i = SkipSpace(obj, i+1)
-	}
-	return false
+	var w textWalk
+	end := Members(obj, 0, func(name string, at int) int { return w.step(obj, at, func(v string) bool { return fn(name, v) }) })
+	return w.whole(obj, end)
 }
 
 // EachElement calls fn with the raw text of every element of the array
 // arr, until fn returns false. It returns false when arr is not an array
-// or the walk met bytes that cannot be one before fn stopped it.
+// or the walk met bytes that cannot be one before fn stopped it. It is
+// Elements handing out text.
 func EachElement(arr string, fn func(value string) bool) bool {
 	if len(arr) < 2 || arr[0] != '[' {
 		return false
 	}
-	i := SkipSpace(arr, 1)
-	if i < len(arr) && arr[i] == ']' {
-		return SkipSpace(arr, i+1) == len(arr)
+	var w textWalk
+	end := Elements(arr, 0, func(at int) int { return w.step(arr, at, fn) })
+	return w.whole(arr, end)
+}
+
+// textWalk is the state EachMember and EachElement keep over a positional
+// walk: whether fn stopped it, or a value was missing.
+type textWalk struct{ stopped, missing bool }
+
+// step hands fn the value that starts at s[at] and returns the walk's next
+// step: the index past the value, or -2 to stop.
+func (w *textWalk) step(s string, at int, fn func(value string) bool) int {
+	end := ValueEnd(s, at)
+	switch {
+	case end == at:
+		w.missing = true
+		return -2
+	case !fn(s[at:end]):
+		w.stopped = true
+		return -2
 	}
-	for i < len(arr) {
-		end := ValueEnd(arr, i)
-		if end == i || !fn(arr[i:end]) {
-			return end != i
-		}
-		i = SkipSpace(arr, end)
-		if i >= len(arr) || arr[i] != ',' {
-			return i < len(arr) && arr[i] == ']' && SkipSpace(arr, i+1) == len(arr)
-		}
-		i = SkipSpace(arr, i+1)
-	}
-	return false
+	return end
+}
+
+// whole reports what EachMember and EachElement return after a walk of s
+// that ended at end.
+func (w *textWalk) whole(s string, end int) bool {
+	return w.stopped || !w.missing && end >= 0 && SkipSpace(s, end) == len(s)
 }
 
 // memberValue returns the raw value of obj's member name (given with its
